@@ -1,0 +1,95 @@
+"""Pieces both input paths (HAR and packet capture) use to fill the session model.
+
+The HAR reader (``analyzer.inputs.har``) and the packet-capture builder
+(``analyzer.session.build_pcap``) each collect what their source shows, then call these
+so that "first close", "echoed" and "how it ended" mean the same thing whatever the source.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import NamedTuple
+
+from analyzer.session.model import Close, EndKind, Location, Message, Side
+
+
+class CloseSeen(NamedTuple):
+    """A close frame (or an exporter's record of one), before we know if it was echoed."""
+
+    side: Side
+    time: float | None
+    code: int | None
+    reason: str | None
+    location: Location | None = None
+    frame_index: int | None = None
+
+
+TransportEnd = str  # "fin" | "rst" | "open" (still open when the capture ended) | "unknown"
+
+
+def _before(message: Message, close: CloseSeen) -> bool:
+    # Frame order is exact where we have it; times can tie within one packet.
+    if close.frame_index is not None and message.frame_index is not None:
+        return message.frame_index < close.frame_index
+    return close.time is None or message.time <= close.time
+
+
+def summarize_close(
+    closes: Sequence[CloseSeen],
+    messages: Sequence[Message],
+    transport_end: TransportEnd,
+) -> tuple[Close | None, EndKind]:
+    """The first close and how the connection ended.
+
+    ``closes`` are in capture order. ``transport_end`` says what the transport did:
+    ``"fin"`` or ``"rst"`` (whichever came first), ``"open"`` when the capture ended
+    with the connection still open, ``"unknown"`` when the source cannot tell (HAR).
+
+    - ``close-handshake``: a close, then a close from the other side.
+    - ``close-unanswered``: a close and no answer, and the transport ended or the
+      capture went on past it (we saw the end and there was no echo).
+    - ``fin`` / ``rst``: no close frame at all, the TCP connection ended.
+    - ``capture-ended``: the capture stopped with the connection open and no close.
+    - ``unknown``: the source cannot show how it ended.
+    """
+    if not closes:
+        if transport_end in ("fin", "rst"):
+            return None, transport_end  # type: ignore[return-value]
+        if transport_end == "open":
+            return None, "capture-ended"
+        return None, "unknown"
+
+    first = closes[0]
+    echo = next((c for c in closes[1:] if c.side != first.side), None)
+    if echo is not None:
+        echoed: bool | None = True
+        end: EndKind = "close-handshake"
+    elif transport_end in ("fin", "rst"):
+        echoed, end = False, "close-unanswered"
+    elif transport_end == "open":
+        # The capture ended before an answer could be seen: we cannot say it never came.
+        echoed, end = None, "capture-ended"
+    else:
+        echoed, end = None, "unknown"
+
+    before = [m for m in messages if _before(m, first)]
+    client_before = sum(1 for m in before if m.side == "client")
+    server_before = sum(1 for m in before if m.side == "server")
+    since_last: float | None = None
+    if before and first.time is not None:
+        since_last = max(0.0, first.time - before[-1].time)
+    close = Close(
+        side=first.side,
+        code=first.code,
+        reason=first.reason,
+        time=first.time,
+        echoed=echoed,
+        client_messages_before=client_before,
+        server_messages_before=server_before,
+        since_last_message=since_last,
+        location=first.location,
+        frame_index=first.frame_index,
+        echo_code=echo.code if echo else None,
+        echo_location=echo.location if echo else None,
+    )
+    return close, end

@@ -1,0 +1,404 @@
+"""The session model: what every input (HAR or packet capture) is turned into.
+
+Theory of operation
+-------------------
+A ``Capture`` holds ``Connection``s. A connection is one WebSocket (or attempted
+WebSocket) session as seen at one point of the network: its upgrade ``Request`` and
+``Response`` (headers kept in order, original case, duplicates included), the data
+``Message``s each side sent, the ``Frame``s where the source records them, the first
+``Close`` and how the connection ended (``end``).
+
+What a source cannot observe is ``None`` ("unknown"), never ``False`` or ``0``: a Chrome
+HAR records no close frames, so ``close`` is ``None`` *and* ``close_known`` is ``False``.
+Which facts a source can show is listed in ``can_show`` (see ``Fact``); rules declare the
+facts they ``require`` and are reported as "cannot be evaluated" when one is missing.
+
+Every record knows where it came from (``Location``): a packet number as Wireshark counts
+them, the TCP stream, direction and byte offset; or a HAR entry index and message index.
+
+Records are frozen. ``Frame`` and ``Message`` are ``NamedTuple``s rather than frozen
+dataclasses: a packet capture makes one per frame on the hot path, and a tuple is built in
+a fifth of the time of a frozen dataclass (measured: 0.25 us against 1.3 us for eleven
+fields on CPython 3.11).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from enum import IntEnum, StrEnum
+from typing import Literal, NamedTuple
+
+Side = Literal["client", "server"]
+CaptureFormat = Literal["har", "pcap", "pcapng"]
+EndKind = Literal["close-handshake", "close-unanswered", "fin", "rst", "capture-ended", "unknown"]
+
+# RFC 6455 section 1.3: the GUID concatenated with the key before hashing.
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class Opcode(IntEnum):
+    """RFC 6455 section 5.2 opcodes."""
+
+    CONT = 0x0
+    TEXT = 0x1
+    BINARY = 0x2
+    CLOSE = 0x8
+    PING = 0x9
+    PONG = 0xA
+
+    @staticmethod
+    def is_control(opcode: int) -> bool:
+        return opcode >= 0x8
+
+    @staticmethod
+    def is_data(opcode: int) -> bool:
+        return opcode in (0x1, 0x2)
+
+
+class CloseCode(IntEnum):
+    """RFC 6455 section 7.4.1 and the IANA registry."""
+
+    NORMAL_CLOSURE = 1000
+    GOING_AWAY = 1001
+    PROTOCOL_ERROR = 1002
+    UNSUPPORTED_DATA = 1003
+    NO_STATUS_RCVD = 1005  # never on the wire
+    ABNORMAL_CLOSURE = 1006  # never on the wire
+    INVALID_FRAME_PAYLOAD_DATA = 1007
+    POLICY_VIOLATION = 1008
+    MESSAGE_TOO_BIG = 1009
+    MANDATORY_EXTENSION = 1010
+    INTERNAL_ERROR = 1011
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
+    BAD_GATEWAY = 1014
+    TLS_HANDSHAKE = 1015  # never on the wire
+
+
+class Fact(StrEnum):
+    """Facts a capture may or may not be able to show. Rules ``require`` these."""
+
+    HANDSHAKE_REQUEST = "handshake_request"  # the upgrade request's headers
+    HANDSHAKE_RESPONSE = "handshake_response"  # the server's answer
+    MESSAGES = "messages"  # data messages with direction and time
+    MESSAGE_PAYLOADS = "message_payloads"  # what the messages carried
+    CLOSE_FRAMES = "close_frames"  # close frames: who, code, reason
+    FRAMES = "frames"  # individual frames: FIN, RSV bits, opcodes, fragmentation
+    MASKS = "masks"  # the mask bit of each frame
+    TRANSPORT_END = "transport_end"  # how the TCP connection ended (FIN, RST)
+    ENDPOINTS = "endpoints"  # client and server IP:port
+    CREDENTIALS = "credentials"  # Cookie/Authorization headers as sent (not sanitized)
+
+
+@dataclass(frozen=True, slots=True)
+class Location:
+    """Where a record came from, precise enough to open it in Wireshark or a HAR viewer."""
+
+    capture: str
+    packet: int | None = None  # frame number as Wireshark counts them (1-based)
+    stream: int | None = None  # TCP stream index, numbered as Wireshark's tcp.stream
+    direction: Side | None = None  # who sent the bytes
+    offset: int | None = None  # byte offset in that direction's reassembled stream
+    entry: int | None = None  # HAR entry index (0-based, as in log.entries)
+    message: int | None = None  # HAR message index within the entry (0-based)
+
+    def describe(self) -> str:
+        """A short human reading: ``packet 12 (tcp.stream 0, server)``."""
+        if self.packet is not None:
+            parts = [f"packet {self.packet}"]
+            extra = []
+            if self.stream is not None:
+                extra.append(f"tcp.stream {self.stream}")
+            if self.direction is not None:
+                extra.append(f"from {self.direction}")
+            if extra:
+                parts.append(f"({', '.join(extra)})")
+            return " ".join(parts)
+        if self.entry is not None:
+            text = f"HAR entry {self.entry}"
+            if self.message is not None:
+                text += f", message {self.message}"
+            return text
+        return self.capture
+
+    def to_json(self) -> dict[str, object]:
+        out: dict[str, object] = {"capture": self.capture}
+        for name in ("packet", "stream", "direction", "offset", "entry", "message"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        return out
+
+
+@dataclass(frozen=True, slots=True)
+class Header:
+    name: str  # as sent: original case
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Headers:
+    """Header fields in the order sent, with original case and duplicates."""
+
+    items: tuple[Header, ...] = ()
+
+    def __iter__(self) -> Iterator[Header]:
+        return iter(self.items)
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    def get_all(self, name: str) -> tuple[str, ...]:
+        lname = name.lower()
+        return tuple(h.value for h in self.items if h.name.lower() == lname)
+
+    def get(self, name: str) -> str | None:
+        """The first value of ``name`` (case-insensitive), or None when absent."""
+        lname = name.lower()
+        for h in self.items:
+            if h.name.lower() == lname:
+                return h.value
+        return None
+
+    def has(self, name: str) -> bool:
+        return self.get(name) is not None
+
+    def tokens(self, name: str) -> tuple[str, ...]:
+        """Comma-separated list values of every ``name`` field, stripped, in order."""
+        out: list[str] = []
+        for value in self.get_all(name):
+            out.extend(t.strip() for t in value.split(",") if t.strip())
+        return tuple(out)
+
+    @classmethod
+    def of(cls, pairs: list[tuple[str, str]] | tuple[tuple[str, str], ...]) -> Headers:
+        return cls(tuple(Header(n, v) for n, v in pairs))
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    method: str
+    target: str  # request-target as sent: "/chat?x=1" (HTTP/1.1) or :path (HTTP/2)
+    headers: Headers
+    version: str | None = None  # "HTTP/1.1", "HTTP/2"
+    location: Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Response:
+    status: int
+    headers: Headers
+    reason: str | None = None
+    version: str | None = None
+    location: Location | None = None
+
+
+class Frame(NamedTuple):
+    """One RFC 6455 frame as seen on the wire (packet captures only)."""
+
+    index: int  # 0-based, in the order frames were completed on this connection
+    side: Side  # who sent it
+    time: float  # Unix seconds of the packet that completed the frame
+    fin: bool
+    rsv: int  # the three RSV bits as an integer 0..7 (RSV1 = 4)
+    opcode: int
+    masked: bool
+    length: int  # payload length on the wire (compressed size when RSV1 is set)
+    packet: int | None  # packet number (Wireshark's) of the frame's first byte
+    offset: int | None  # byte offset of the frame header in the side's stream
+    close_code: int | None = None
+    close_reason: str | None = None
+    last_packet: int | None = None  # packet holding the frame's last byte, when different
+
+
+class Message(NamedTuple):
+    """One data message (text or binary) after reassembly of fragments and inflating."""
+
+    index: int  # 0-based over the connection, both sides together
+    side: Side
+    time: float  # Unix seconds (of the final fragment, for packet captures)
+    opcode: int  # 1 text, 2 binary (HAR sources may carry other values as recorded)
+    size: int  # application payload bytes, after unmasking and inflating
+    preview: bytes | None = None  # first ``Limits.max_preview_bytes`` of the payload
+    compressed: bool | None = None  # RSV1/permessage-deflate, None when unknown
+    frames: int | None = None  # how many frames carried it, None when unknown
+    packet: int | None = None  # packet number of the first frame
+    entry: int | None = None  # HAR entry index
+    entry_message: int | None = None  # index in the HAR entry's message list
+    frame_index: int | None = None  # index in Connection.frames of the first frame
+
+    def location(self, capture: str, stream: int | None = None) -> Location:
+        return Location(
+            capture=capture,
+            packet=self.packet,
+            stream=stream,
+            direction=self.side,
+            entry=self.entry,
+            message=self.entry_message,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Close:
+    """The first close frame of a connection (or the close a HAR exporter recorded)."""
+
+    side: Side
+    code: int | None  # None: the close frame had an empty body (RFC 6455: 1005 to the app)
+    reason: str | None
+    time: float | None
+    echoed: bool | None  # the other side sent its own close afterwards; None: cannot tell
+    client_messages_before: int  # data messages the client sent before this close
+    server_messages_before: int
+    since_last_message: float | None  # seconds since the previous data message, either side
+    location: Location | None = None
+    frame_index: int | None = None
+    echo_code: int | None = None  # the code of the answering close, when echoed
+    echo_location: Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Anomaly:
+    """Odd traffic, observed by a parser. Never a judgement: rules make findings."""
+
+    code: str  # stable, dotted: "frame.unmasked_client_frame"
+    detail: str  # expected vs found, in words
+    location: Location | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TlsInfo:
+    """What the TLS handshake showed, with or without keys."""
+
+    version: str | None = None  # "TLS 1.2", "TLS 1.3"
+    sni: str | None = None
+    alpn: tuple[str, ...] = ()  # offered by the client
+    alpn_selected: str | None = None
+    cipher_suite: str | None = None
+    decrypted: bool = False
+    problem: str | None = None  # why it was not decrypted, when it was not
+
+
+def _token_name(value: str) -> str:
+    return value.split(";", 1)[0].strip().lower()
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """One WebSocket connection (or attempt) as seen at one point of the network."""
+
+    id: str  # stable within a capture: "<capture-stem>#<n>"
+    capture: str  # the capture's path as given
+    url: str | None
+    client: str | None  # "ip:port", IPv6 as "[::1]:8080"; None when not known (HAR)
+    server: str | None
+    start: float | None  # Unix seconds of the upgrade request (or first packet seen)
+    end_time: float | None
+    request: Request | None
+    response: Response | None
+    messages: tuple[Message, ...]
+    frames: tuple[Frame, ...] | None  # None: this source does not record frames
+    close: Close | None
+    close_known: bool  # False when the source cannot record close frames
+    end: EndKind
+    can_show: frozenset[str]
+    anomalies: tuple[Anomaly, ...] = ()
+    location: Location | None = None
+    http_version: str | None = None  # "1.1" or "2" (RFC 8441), None when unknown
+    handshake_seen: bool = True  # False: frames recognised with no upgrade in the capture
+    tls: TlsInfo | None = None
+    stream: int | None = None  # TCP stream index for packet captures
+    message_count: dict[str, int] | None = None  # per side, including any past the limit
+    extra: dict[str, object] = field(default_factory=dict)
+
+    # Derived facts: computed from the handshake, never stored twice.
+
+    @property
+    def origin(self) -> str | None:
+        return self.request.headers.get("Origin") if self.request else None
+
+    @property
+    def host(self) -> str | None:
+        if self.request is None:
+            return None
+        return self.request.headers.get("Host") or self.request.headers.get(":authority")
+
+    @property
+    def user_agent(self) -> str | None:
+        return self.request.headers.get("User-Agent") if self.request else None
+
+    @property
+    def key(self) -> str | None:
+        return self.request.headers.get("Sec-WebSocket-Key") if self.request else None
+
+    @property
+    def accept(self) -> str | None:
+        return self.response.headers.get("Sec-WebSocket-Accept") if self.response else None
+
+    @property
+    def expected_accept(self) -> str | None:
+        """RFC 6455 4.2.2: base64(SHA-1(key + GUID)), when the key is known."""
+        if self.key is None:
+            return None
+        digest = hashlib.sha1((self.key.strip() + WEBSOCKET_GUID).encode()).digest()
+        return base64.b64encode(digest).decode()
+
+    @property
+    def accept_ok(self) -> bool | None:
+        """Whether Sec-WebSocket-Accept matches the key; None when either is unknown."""
+        if self.accept is None or self.expected_accept is None:
+            return None
+        return self.accept.strip() == self.expected_accept
+
+    @property
+    def subprotocols_offered(self) -> tuple[str, ...]:
+        return self.request.headers.tokens("Sec-WebSocket-Protocol") if self.request else ()
+
+    @property
+    def subprotocol_selected(self) -> str | None:
+        if self.response is None:
+            return None
+        value = self.response.headers.get("Sec-WebSocket-Protocol")
+        return value.strip() if value is not None else None
+
+    @property
+    def extensions_offered(self) -> tuple[str, ...]:
+        if self.request is None:
+            return ()
+        return self.request.headers.tokens("Sec-WebSocket-Extensions")
+
+    @property
+    def extensions_negotiated(self) -> tuple[str, ...]:
+        if self.response is None:
+            return ()
+        return self.response.headers.tokens("Sec-WebSocket-Extensions")
+
+    @property
+    def extension_names(self) -> tuple[str, ...]:
+        """Names of the negotiated extensions, lower case: ("permessage-deflate",)."""
+        return tuple(_token_name(e) for e in self.extensions_negotiated)
+
+    @property
+    def status(self) -> int | None:
+        return self.response.status if self.response else None
+
+    def messages_from(self, side: Side) -> int:
+        if self.message_count is not None:
+            return self.message_count.get(side, 0)
+        return sum(1 for m in self.messages if m.side == side)
+
+
+@dataclass(frozen=True, slots=True)
+class Capture:
+    path: str
+    format: CaptureFormat
+    creator: str | None  # "Chrome", "mitmproxy", "tcpdump"... as the file says
+    creator_version: str | None
+    can_show: frozenset[str]
+    connections: tuple[Connection, ...]
+    anomalies: tuple[Anomaly, ...] = ()  # capture-level: malformed HAR entries, bad blocks
+    packets: int | None = None  # packet count for packet captures
+    secrets_embedded: bool = False  # a pcapng Decryption Secrets Block is present
+    notes: tuple[str, ...] = ()  # what this capture cannot show, and why
