@@ -18,7 +18,7 @@ them, the TCP stream, direction and byte offset; or a HAR entry index and messag
 
 Records are frozen. ``Frame`` and ``Message`` are ``NamedTuple``s rather than frozen
 dataclasses: a packet capture makes one per frame on the hot path, and a tuple is built in
-a fifth of the time of a frozen dataclass (measured: 0.25 us against 1.3 us for eleven
+a quarter of the time of a frozen dataclass (measured: 0.63 us against 2.46 us for ten
 fields on CPython 3.11).
 """
 
