@@ -117,30 +117,44 @@ class Run:
 
     def http_proxy(self, listen: int, upstream: int, strip: str = "") -> None:
         env = dict(self.env, STRIP=strip)
-        self.start(["node", str(HERE / "proxy.js"), str(listen), str(upstream)], "proxy ready",
-                   env=env)
+        self.start(
+            ["node", str(HERE / "proxy.js"), str(listen), str(upstream)], "proxy ready", env=env
+        )
 
     def nginx(self, config: str, listen: int = PROXY, upstream: int = SERVER) -> None:
         prefix = Path(tempfile.mkdtemp(prefix=f"nginx-{config}-", dir=self.work))
         conf = prefix / "nginx.conf"
-        conf.write_text(NGINX_BASE.format(prefix=prefix, listen=listen, upstream=upstream,
-                                          directives=NGINX_CONFIGS[config]))
+        conf.write_text(
+            NGINX_BASE.format(
+                prefix=prefix, listen=listen, upstream=upstream, directives=NGINX_CONFIGS[config]
+            )
+        )
         self.start(["nginx", "-p", str(prefix), "-c", str(conf)], None)
         wait_for_port(listen)
 
     def relay(self) -> None:
-        self.start([sys.executable, str(HERE / "relay.py"), str(PROXY), str(SERVER)],
-                   "relay ready")
+        self.start([sys.executable, str(HERE / "relay.py"), str(PROXY), str(SERVER)], "relay ready")
 
     def client(self) -> None:
-        out = subprocess.run([sys.executable, str(HERE / "client.py"), URL, ALLOWED],
-                             check=True, capture_output=True, text=True, timeout=30, env=self.env)
+        out = subprocess.run(
+            [sys.executable, str(HERE / "client.py"), URL, ALLOWED],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=self.env,
+        )
         print("   ", out.stdout.strip().replace("\n", "\n    "))
 
     def browser(self, har: Path) -> None:
-        out = subprocess.run(["node", str(HERE / "browser.js"), f"http://127.0.0.1:{PROXY}/",
-                              str(har)], check=True, capture_output=True, text=True, timeout=60,
-                             env=self.env)
+        out = subprocess.run(
+            ["node", str(HERE / "browser.js"), f"http://127.0.0.1:{PROXY}/", str(har)],
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=self.env,
+        )
         print("   ", out.stdout.strip())
 
     def stop(self) -> None:
@@ -180,8 +194,9 @@ def wait_for_port(port: int, timeout: float = 10) -> None:
 @contextmanager
 def capture(raw: Path, ports: tuple[int, ...]) -> Iterator[None]:
     filt = " or ".join(f"tcp port {p}" for p in ports)
-    cap = subprocess.Popen(["dumpcap", "-q", "-i", "lo", "-f", filt, "-w", str(raw)],
-                           stderr=subprocess.PIPE, text=True)
+    cap = subprocess.Popen(
+        ["dumpcap", "-q", "-i", "lo", "-f", filt, "-w", str(raw)], stderr=subprocess.PIPE, text=True
+    )
     time.sleep(1.0)  # dumpcap needs a moment before it sees packets
     try:
         yield
@@ -192,8 +207,9 @@ def capture(raw: Path, ports: tuple[int, ...]) -> Iterator[None]:
 
 
 def split(raw: Path, dest: Path, port: int) -> None:
-    subprocess.run(["tshark", "-r", str(raw), "-Y", f"tcp.port == {port}", "-w", str(dest)],
-                   check=True)
+    subprocess.run(
+        ["tshark", "-r", str(raw), "-Y", f"tcp.port == {port}", "-w", str(dest)], check=True
+    )
 
 
 def scenario(name: str, work: Path, env: dict[str, str]) -> None:
@@ -243,18 +259,41 @@ def scenario(name: str, work: Path, env: dict[str, str]) -> None:
         print(f"    {f.relative_to(OUT.parent.parent.parent)}: {f.stat().st_size} bytes")
 
 
-SCENARIOS = ("httpproxy-strip", "httpproxy-pass", "nginx-strip", "nginx-pass",
-             "nginx-no-upgrade", "nginx-dead-upstream", "relay-1011", "chain", "browser")
+SCENARIOS = (
+    "httpproxy-strip",
+    "httpproxy-pass",
+    "nginx-strip",
+    "nginx-pass",
+    "nginx-no-upgrade",
+    "nginx-dead-upstream",
+    "relay-1011",
+    "chain",
+    "browser",
+)
 
 
 def main() -> None:
     names = sys.argv[1:] or list(SCENARIOS)
     work = Path(tempfile.mkdtemp(prefix="ws-hops-"))
     try:
-        subprocess.run(["npm", "install", "--silent", "--no-audit", "--no-fund", "--prefix",
-                        str(work), *NODE_PACKAGES], check=True)
-        env = {"NODE_PATH": str(work / "node_modules"), "PATH": "/usr/sbin:/usr/bin:/bin",
-               "HOME": str(work)}
+        subprocess.run(
+            [
+                "npm",
+                "install",
+                "--silent",
+                "--no-audit",
+                "--no-fund",
+                "--prefix",
+                str(work),
+                *NODE_PACKAGES,
+            ],
+            check=True,
+        )
+        env = {
+            "NODE_PATH": str(work / "node_modules"),
+            "PATH": "/usr/sbin:/usr/bin:/bin",
+            "HOME": str(work),
+        }
         for name in names:
             scenario(name, work, env)
     finally:
