@@ -257,6 +257,9 @@ class Close:
     frame_index: int | None = None
     echo_code: int | None = None  # the code of the answering close, when echoed
     echo_location: Location | None = None
+    # False when the source records a close but not who sent it (HTTP Toolkit's HAR
+    # ``_webSocketClose``): ``side`` is then a placeholder, not an observation.
+    side_known: bool = True
 
 
 @dataclass(frozen=True, slots=True)
