@@ -186,6 +186,8 @@ def _load_json(path: Path) -> Any:
         raise InputError(f"not a HAR: invalid JSON at {where} ({exc.msg})", path) from None
     except RecursionError:
         raise InputError("not a HAR: JSON nested too deeply to read", path) from None
+    except ValueError as exc:  # e.g. an integer past Python's 4300-digit limit
+        raise InputError(f"not a HAR: unreadable JSON value ({exc})", path) from None
 
 
 def _decode(raw: bytes, path: Path) -> str:
@@ -529,10 +531,8 @@ def _ws_url(url: str | None) -> tuple[str | None, bool]:
     url = url.strip()
     scheme, sep, rest = url.partition(":")
     ws = _WS_SCHEMES.get(scheme.lower()) if sep else None
-    if ws is None:
-        return url, False
-    if ws == scheme.lower() and scheme.lower() in ("ws", "wss"):
-        return url, False
+    if ws is None or scheme.lower() == ws:
+        return url, False  # already ws/wss, or a scheme we do not rewrite
     return ws + ":" + rest, True
 
 

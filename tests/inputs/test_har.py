@@ -11,10 +11,13 @@ import gzip
 import json
 import os
 import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.errors import InputError
 from analyzer.inputs.har import read_har
@@ -445,6 +448,8 @@ def test_upgrade_header_alone_finds_the_websocket(tmp_path: Path) -> None:
         (b'{"hello": "world"}', 'no "log" object'),
         (b'{"log": {"version": "1.2"}}', 'no "entries" list'),
         (b'{"log": {"entries": {}}}', 'no "entries" list'),
+        (b'{"log": {"entries": [' + b"1" * 5000 + b"]}}", "unreadable json value"),
+        (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
         (gzip.compress(b"")[:-4], "gzip"),
         (gzip.compress(b""), "empty (after gzip"),
     ],
@@ -460,6 +465,8 @@ def test_upgrade_header_alone_finds_the_websocket(tmp_path: Path) -> None:
         "json-not-har",
         "no-entries",
         "entries-not-list",
+        "huge-integer",
+        "deep-nesting",
         "corrupt-gzip",
         "empty-gzip",
     ],
@@ -495,3 +502,63 @@ def test_random_bytes_fail_cleanly(tmp_path: Path) -> None:
 def test_directory_fails_cleanly(tmp_path: Path) -> None:
     with pytest.raises(InputError, match="is a directory"):
         read_har(tmp_path)
+
+
+# -- any HAR-shaped input gives connections or anomalies, never an unexpected exception ---
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=8),
+    lambda children: (
+        st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children, max_size=4)
+    ),
+    max_leaves=12,
+)
+_TEMPLATE = json.loads(MITM.read_text())["log"]["entries"][2]
+_KEYS = [
+    "request",
+    "response",
+    "_webSocketMessages",
+    "_webSocketClose",
+    "_resourceType",
+    "serverIPAddress",
+    "startedDateTime",
+]
+
+
+@st.composite
+def mangled_entries(draw: st.DrawFn) -> object:
+    """A real WebSocket entry with some fields, headers or messages replaced at random."""
+    entry: dict[str, Any] = json.loads(json.dumps(_TEMPLATE))
+    for key in draw(st.lists(st.sampled_from(_KEYS), max_size=3)):
+        entry[key] = draw(json_values)
+    messages = entry.get("_webSocketMessages")
+    if isinstance(messages, list) and messages and draw(st.booleans()):
+        messages[0] = draw(json_values)
+    request = entry.get("request")
+    if isinstance(request, dict) and draw(st.booleans()):
+        request[draw(st.sampled_from(["url", "headers", "method", "httpVersion"]))] = draw(
+            json_values
+        )
+    return entry if draw(st.booleans()) else draw(json_values)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(mangled_entries(), min_size=1, max_size=3))
+def test_any_entries_give_a_capture(entries: list[object]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fuzz.har"
+        path.write_text(json.dumps({"log": {"entries": entries}}))
+        capture = read_har(path)
+    # Each entry is a connection, a reported malformed entry, or not a WebSocket: never two.
+    used = [c.location.entry for c in capture.connections if c.location]
+    used += [a.location.entry for a in capture.anomalies if a.location]
+    assert len(used) == len(set(used)) == len(capture.connections) + len(capture.anomalies)
+    assert all(a.code == "har.malformed_entry" for a in capture.anomalies)
+    for n, entry in enumerate(entries):
+        if not isinstance(entry, dict):
+            assert n in used and n not in [
+                c.location.entry for c in capture.connections if c.location
+            ]
+    for c in capture.connections:
+        assert c.close_known is (c.close is not None or Fact.CLOSE_FRAMES in c.can_show)
+        assert all(m.size >= 0 for m in c.messages)
