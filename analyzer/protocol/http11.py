@@ -1,0 +1,343 @@
+"""HTTP/1.1 heads: the upgrade request and response, and enough framing to skip bodies.
+
+Sans-I/O: every function takes the bytes seen so far and returns a record, ``None`` when
+more bytes are needed, or ``NotHttp`` when the bytes are not an HTTP/1.x head. Nothing here
+looks at port numbers: a head is recognised by its start line.
+
+Heads are decoded as ISO-8859-1 (every byte maps to one character, so nothing is lost and
+nothing raises). Field names and values are kept as sent: order, case, duplicates.
+Tolerated, with an anomaly: bare LF line ends, obs-fold continuation lines (joined to the
+previous value with one space), lines that are not ``name: value`` (skipped). A head
+larger than ``limits.max_header_bytes`` is not parsed (``limit.header_bytes``); fields past
+``limits.max_header_count`` are dropped (``limit.header_count``).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import re
+from dataclasses import dataclass
+
+from analyzer.limits import Limits
+from analyzer.protocol import anomalies as A
+from analyzer.session.model import WEBSOCKET_GUID, Headers
+
+Problem = tuple[str, str]  # (anomaly code, detail)
+
+# RFC 9110 9: methods are tokens; these are the ones worth recognising cheaply. An unknown
+# token method followed by a target and "HTTP/1.x" is still accepted by parse_request_head.
+_METHODS = (
+    b"GET ",
+    b"POST ",
+    b"PUT ",
+    b"HEAD ",
+    b"DELETE ",
+    b"OPTIONS ",
+    b"PATCH ",
+    b"CONNECT ",
+    b"TRACE ",
+)
+_END = re.compile(rb"\r?\n\r?\n")
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+_REQUEST_LINE = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) +(\S+) +(HTTP/\d\.\d) *")
+_STATUS_LINE = re.compile(r"(HTTP/\d\.\d) +(\d{3})(?: (.*))?")
+
+
+@dataclass(frozen=True, slots=True)
+class RequestHead:
+    method: str
+    target: str
+    version: str  # "HTTP/1.1"
+    headers: Headers
+    size: int  # bytes of the head, blank line included
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ResponseHead:
+    version: str
+    status: int
+    reason: str
+    headers: Headers
+    size: int
+    problems: tuple[Problem, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class NotHttp:
+    """The bytes are not an HTTP/1.x head (or one we will not parse: too large)."""
+
+    why: str
+    problem: Problem | None = None
+
+
+def looks_like_request(prefix: bytes) -> bool | None:
+    """Whether ``prefix`` starts like a request line; None while too short to tell."""
+    for m in _METHODS:
+        if prefix.startswith(m):
+            return True
+    for m in _METHODS:
+        if m.startswith(prefix):
+            return None
+    return False
+
+
+def looks_like_response(prefix: bytes) -> bool | None:
+    """Whether ``prefix`` starts like a status line ("HTTP/1."); None while too short."""
+    if len(prefix) >= 7:
+        return prefix.startswith(b"HTTP/1.")
+    return None if b"HTTP/1."[: len(prefix)] == prefix else False
+
+
+def find_end(data: bytes | bytearray, start: int = 0) -> int:
+    """Index just past the blank line ending a head, or -1."""
+    m = _END.search(data, start)
+    return m.end() if m else -1
+
+
+def _split(
+    data: bytes | bytearray, limits: Limits
+) -> tuple[str, list[tuple[str, str]], int, list[Problem]] | NotHttp | None:
+    end = find_end(data)
+    if end < 0:
+        if len(data) > limits.max_header_bytes:
+            return NotHttp(
+                "head too large",
+                (
+                    A.LIMIT_HEADER_BYTES,
+                    f"expected a head of at most {limits.max_header_bytes} bytes; found no "
+                    f"end of head in the first {len(data)}",
+                ),
+            )
+        return None
+    if end > limits.max_header_bytes:
+        return NotHttp(
+            "head too large",
+            (
+                A.LIMIT_HEADER_BYTES,
+                f"expected a head of at most {limits.max_header_bytes} bytes; found {end}",
+            ),
+        )
+    raw = bytes(data[:end]).decode("latin-1")
+    problems: list[Problem] = []
+    lines = raw.split("\n")
+    bare_lf = 0
+    for i in range(len(lines)):
+        if lines[i].endswith("\r"):
+            lines[i] = lines[i][:-1]
+        elif i < len(lines) - 1:
+            bare_lf += 1
+    if bare_lf:
+        problems.append((A.HTTP_BARE_LF, f"expected CRLF line ends; found {bare_lf} bare LF"))
+    while lines and lines[-1] == "":
+        lines.pop()
+    start_line = lines[0] if lines else ""
+    fields: list[tuple[str, str]] = []
+    dropped = 0
+    for line in lines[1:]:
+        if line[:1] in (" ", "\t"):
+            # RFC 9112 5.2: obs-fold; a recipient may replace it with SP.
+            if fields:
+                name, value = fields[-1]
+                fields[-1] = (name, f"{value} {line.strip()}".strip())
+                problems.append((A.HTTP_OBS_FOLD, f"field {name!r} continued on a new line"))
+            else:
+                problems.append((A.HTTP_MALFORMED_HEADER, f"continuation line first: {line!r}"))
+            continue
+        name, sep, value = line.partition(":")
+        if not sep or not _TOKEN.fullmatch(name):
+            problems.append(
+                (A.HTTP_MALFORMED_HEADER, f"expected 'name: value'; found {line[:80]!r}")
+            )
+            continue
+        if len(fields) >= limits.max_header_count:
+            dropped += 1
+            continue
+        fields.append((name, value.strip(" \t")))
+    if dropped:
+        problems.append(
+            (
+                A.LIMIT_HEADER_COUNT,
+                f"expected at most {limits.max_header_count} fields; found "
+                f"{limits.max_header_count + dropped}, the last {dropped} dropped",
+            )
+        )
+    return start_line, fields, end, problems
+
+
+def parse_request_head(data: bytes | bytearray, limits: Limits) -> RequestHead | NotHttp | None:
+    """The request head at the start of ``data``."""
+    split = _split(data, limits)
+    if split is None or isinstance(split, NotHttp):
+        return split
+    line, fields, size, problems = split
+    m = _REQUEST_LINE.fullmatch(line)
+    if m is None:
+        return NotHttp(f"not a request line: {line[:80]!r}")
+    return RequestHead(m[1], m[2], m[3], Headers.of(fields), size, tuple(problems))
+
+
+def parse_response_head(data: bytes | bytearray, limits: Limits) -> ResponseHead | NotHttp | None:
+    """The response head at the start of ``data``."""
+    split = _split(data, limits)
+    if split is None or isinstance(split, NotHttp):
+        return split
+    line, fields, size, problems = split
+    m = _STATUS_LINE.fullmatch(line)
+    if m is None:
+        return NotHttp(f"not a status line: {line[:80]!r}")
+    return ResponseHead(m[1], int(m[2]), m[3] or "", Headers.of(fields), size, tuple(problems))
+
+
+def is_websocket_upgrade(headers: Headers) -> bool:
+    """The head asks for (or agrees to) the WebSocket protocol: ``Upgrade: websocket``.
+
+    RFC 6455 4.1: the request "MUST contain an |Upgrade| header field whose value MUST
+    include the "websocket" keyword" (compared case-insensitively).
+    """
+    return any(t.lower() == "websocket" for t in headers.tokens("Upgrade"))
+
+
+def expected_accept(key: str) -> str:
+    """RFC 6455 4.2.2: base64(SHA-1(key + GUID)), key with surrounding whitespace removed."""
+    digest = hashlib.sha1((key.strip() + WEBSOCKET_GUID).encode("latin-1")).digest()
+    return base64.b64encode(digest).decode()
+
+
+def check_accept(request: Headers, response: Headers) -> Problem | None:
+    """``handshake.wrong_accept`` when the 101's Sec-WebSocket-Accept does not match.
+
+    RFC 6455 4.1: "If the response lacks a |Sec-WebSocket-Accept| header field or the
+    |Sec-WebSocket-Accept| contains a value other than the base64-encoded SHA-1 of the
+    concatenation of the |Sec-WebSocket-Key| (as a string, not base64-decoded) with the
+    string "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" but ignoring any leading and trailing
+    whitespace, the client MUST _Fail the WebSocket Connection_."
+    """
+    key = request.get("Sec-WebSocket-Key")
+    if key is None:
+        return None
+    want = expected_accept(key)
+    found = response.get("Sec-WebSocket-Accept")
+    if found is None:
+        return (A.HANDSHAKE_WRONG_ACCEPT, f"expected Sec-WebSocket-Accept {want}; found none")
+    if found.strip() != want:
+        return (A.HANDSHAKE_WRONG_ACCEPT, f"expected Sec-WebSocket-Accept {want}; found {found}")
+    return None
+
+
+def ws_url(request: RequestHead | None, scheme: str = "ws") -> str | None:
+    """``ws://host[:port]/target`` from Host and the request-target (absolute-form kept)."""
+    if request is None:
+        return None
+    target = request.target
+    lower = target.lower()
+    for prefix, ws in (("http://", "ws"), ("https://", "wss"), ("ws://", "ws"), ("wss://", "wss")):
+        if lower.startswith(prefix):
+            return ws + "://" + target[len(prefix) :]
+    host = request.headers.get("Host")
+    if host is None:
+        return None
+    if not target.startswith("/"):
+        target = "/" + target
+    return f"{scheme}://{host.strip()}{target}"
+
+
+# -- bodies: just enough framing to follow a keep-alive connection to its upgrade --------
+
+
+@dataclass(frozen=True, slots=True)
+class BodyFraming:
+    kind: str  # "none" | "length" | "chunked" | "close"
+    length: int = 0
+
+
+def request_body(head: RequestHead) -> BodyFraming:
+    """RFC 9112 6.3: a request has a body only with Transfer-Encoding or Content-Length."""
+    te = head.headers.tokens("Transfer-Encoding")
+    if te:
+        return BodyFraming("chunked") if te[-1].lower() == "chunked" else BodyFraming("close")
+    return _content_length(head.headers, BodyFraming("none"))
+
+
+def response_body(head: ResponseHead, method: str | None) -> BodyFraming:
+    """RFC 9112 6.3, in order: HEAD, 1xx, 204, 304 and 2xx to CONNECT have no body; then
+    Transfer-Encoding, Content-Length, and otherwise the body runs to the connection's end."""
+    s = head.status
+    if method == "HEAD" or 100 <= s < 200 or s in (204, 304):
+        return BodyFraming("none")
+    if method == "CONNECT" and 200 <= s < 300:
+        return BodyFraming("close")
+    te = head.headers.tokens("Transfer-Encoding")
+    if te:
+        return BodyFraming("chunked") if te[-1].lower() == "chunked" else BodyFraming("close")
+    return _content_length(head.headers, BodyFraming("close"))
+
+
+def _content_length(headers: Headers, default: BodyFraming) -> BodyFraming:
+    values = headers.tokens("Content-Length")
+    if not values:
+        return default
+    if len(set(values)) != 1 or not values[0].isdigit():
+        return BodyFraming("close")  # unusable framing: stop following the connection
+    return BodyFraming("length", int(values[0]))
+
+
+def keeps_alive(version: str, headers: Headers) -> bool:
+    """RFC 9112 9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with keep-alive."""
+    tokens = {t.lower() for t in headers.tokens("Connection")}
+    if "close" in tokens:
+        return False
+    return version != "HTTP/1.0" or "keep-alive" in tokens
+
+
+class ChunkedSkipper:
+    """Walks over a chunked body without keeping it. ``feed`` returns the number of bytes
+    of ``data`` that belong to the body once it ends, or None while it goes on (or -1 when
+    the chunk framing is broken)."""
+
+    __slots__ = ("_left", "_line", "_state")
+
+    def __init__(self) -> None:
+        self._left = 0
+        self._line = b""
+        self._state = "size"  # size | data | data_crlf | trailer
+
+    def feed(self, data: bytes) -> int | None:
+        pos = 0
+        n = len(data)
+        while pos < n:
+            if self._state == "data":
+                take = min(self._left, n - pos)
+                self._left -= take
+                pos += take
+                if self._left == 0:
+                    self._state = "data_crlf"
+                continue
+            nl = data.find(b"\n", pos)
+            if nl < 0:
+                self._line += data[pos:]
+                if len(self._line) > 8192:
+                    return -1
+                return None
+            line = (self._line + data[pos:nl]).rstrip(b"\r")
+            self._line = b""
+            pos = nl + 1
+            if self._state == "size":
+                size_text = line.split(b";", 1)[0].strip()
+                try:
+                    size = int(size_text, 16)
+                except ValueError:
+                    return -1
+                if size == 0:
+                    self._state = "trailer"
+                else:
+                    self._left = size
+                    self._state = "data"
+            elif self._state == "data_crlf":
+                if line:
+                    return -1
+                self._state = "size"
+            elif not line:  # the blank line ending the trailer section
+                return pos
+        return None
