@@ -276,6 +276,7 @@ class _Reader:
         self.side_files_missing: list[str] = []
         self.rewritten_schemes: set[str] = set()
         self.messages_unknown = 0
+        self.close_sides_unknown = 0
         self.count = 0
 
     def entry(self, index: int, raw: object) -> Connection | None:
@@ -354,6 +355,7 @@ class _Reader:
             if seen is not None:
                 closes.insert(0, seen)
                 side_known = False
+                self.close_sides_unknown += 1
         close, end = summarize_close(closes, log.messages, "unknown")
         if close is not None and not side_known:
             close = dataclasses.replace(close, side_known=False)
@@ -583,8 +585,17 @@ def _server(address: object, raw: dict[str, Any], url: str | None) -> str | None
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+def _exporter(creator: str | None) -> str:
+    """A reader's name for the exporter: Chrome and Edge DevTools sign "WebInspector"."""
+    if creator is None:
+        return "This HAR export"
+    if creator.lower().replace(" ", "") == "webinspector":
+        return "Chrome/Edge (WebInspector) HAR exports"
+    return f"{creator} HAR exports"
+
+
 def _notes(creator: str | None, can_show: frozenset[str], reader: _Reader) -> tuple[str, ...]:
-    who = f"{creator} HAR exports" if creator else "This HAR export"
+    who = _exporter(creator)
     notes = [
         "HAR files record no frames: FIN and RSV bits, masks and fragmentation are unknown.",
         "HAR files record no client port and no transport end (FIN or RST).",
@@ -599,6 +610,11 @@ def _notes(creator: str | None, can_show: frozenset[str], reader: _Reader) -> tu
             f"{reader.messages_unknown} WebSocket entr"
             f"{'y has' if reader.messages_unknown == 1 else 'ies have'} no message list "
             "(Firefox and Safari do not export messages): messages are unknown, not absent."
+        )
+    if reader.close_sides_unknown:
+        notes.append(
+            f"{who} record the close code and reason but not which side sent the close: "
+            "the close's side is unknown (Close.side_known is False)."
         )
     for name in reader.side_files_missing:
         notes.append(

@@ -225,6 +225,10 @@ def test_chrome_sanitized_credentials_are_unknown() -> None:
     assert Fact.CREDENTIALS not in capture.can_show
     assert all(Fact.CREDENTIALS not in c.can_show for c in capture.connections)
     assert any("sanitized" in n for n in capture.notes)
+    assert any(
+        n.startswith("Chrome/Edge (WebInspector) HAR exports record no close")
+        for n in capture.notes
+    )
     assert [c.url for c in capture.connections] == [
         PIESOCKET + API_KEY,
         PIESOCKET,
@@ -267,6 +271,8 @@ def test_httptoolkit_close_codes() -> None:
     assert first.request is not None and first.request.headers.items[0].name == "host"
     assert first.origin == "https://www.piesocket.com"
     assert first.server is None
+    assert any("not which side sent the close" in n for n in capture.notes)
+    assert not any("record no close frames" in n for n in capture.notes)
 
 
 @pytest.mark.parametrize(
