@@ -283,6 +283,15 @@ class TlsInfo:
     decrypted: bool = False
     problem: str | None = None  # why it was not decrypted, when it was not
 
+    @property
+    def application(self) -> str | None:
+        """The protocol ALPN selected, by name: "HTTP/2" for h2 (WebSocket over HTTP/2,
+        RFC 8441, is not analysed yet), "HTTP/1.1"; None when not negotiated or not seen."""
+        names = {"h2": "HTTP/2", "http/1.1": "HTTP/1.1"}
+        if self.alpn_selected is None:
+            return None
+        return names.get(self.alpn_selected, self.alpn_selected)
+
 
 def _token_name(value: str) -> str:
     return value.split(";", 1)[0].strip().lower()
