@@ -199,7 +199,7 @@ class Response:
 class Frame(NamedTuple):
     """One RFC 6455 frame as seen on the wire (packet captures only)."""
 
-    index: int  # 0-based, in the order frames were completed on this connection
+    index: int  # type: ignore[assignment]  # 0-based, in order of completion on this connection
     side: Side  # who sent it
     time: float  # Unix seconds of the packet that completed the frame
     fin: bool
@@ -217,7 +217,7 @@ class Frame(NamedTuple):
 class Message(NamedTuple):
     """One data message (text or binary) after reassembly of fragments and inflating."""
 
-    index: int  # 0-based over the connection, both sides together
+    index: int  # type: ignore[assignment]  # 0-based over the connection, both sides
     side: Side
     time: float  # Unix seconds (of the final fragment, for packet captures)
     opcode: int  # 1 text, 2 binary (HAR sources may carry other values as recorded)
