@@ -1,0 +1,150 @@
+"""Re-runs skip what is done; Ctrl-C leaves consistent outputs and a batch that resumes."""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from batch_helpers import DATA, ROOT, Corpus, needs_render, variants
+
+from analyzer import batch as batch_module
+from analyzer.batch import Progress, run_batch
+from analyzer.batch_work import STATE_DIR, read_state
+from analyzer.pipeline import Options
+
+
+def _states(out: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_mtime_ns for p in (out / STATE_DIR).iterdir()}
+
+
+@needs_render
+def test_rerun_skips_done_captures_until_forced(har_corpus: Corpus, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    first = run_batch([str(har_corpus.root)], out, jobs=2, progress_stream=io.StringIO())
+    stamps = _states(out)
+    table = pd.read_csv(out / "summary.csv")
+    assert first.ran == first.tasks
+
+    again = run_batch([str(har_corpus.root)], out, jobs=2, progress_stream=io.StringIO())
+    assert (again.ran, again.reused) == (0, first.tasks)
+    assert _states(out) == stamps  # not one record rewritten
+    assert again.failed == first.failed  # earlier failures still count: exit code 1 again
+    pd.testing.assert_frame_equal(pd.read_csv(out / "summary.csv"), table)
+
+    # A capture that changed is redone; the others are not.
+    changed = har_corpus.good[0]
+    os.utime(changed, ns=(time.time_ns(), time.time_ns() + 10**9))
+    third = run_batch([str(har_corpus.root)], out, jobs=1, progress_stream=io.StringIO())
+    assert third.ran == 1 and third.reused == first.tasks - 1
+
+    # Other options give other outputs: everything is redone. So does --force.
+    some_rule = sorted((ROOT / "rules").glob("*.yaml"))[0].stem  # the id is the file name
+    other = Options(ignore=(some_rule,))
+    fourth = run_batch([str(har_corpus.root)], out, options=other, progress_stream=io.StringIO())
+    assert fourth.ran == first.tasks
+    forced = run_batch(
+        [str(har_corpus.root)], out, options=other, force=True, progress_stream=io.StringIO()
+    )
+    assert forced.ran == first.tasks
+
+
+@needs_render
+def test_summary_is_rebuilt_from_all_done_captures(har_corpus: Corpus, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    half = [str(p) for p in har_corpus.good[:3]]
+    rest = [str(p) for p in har_corpus.good[3:]]
+    run_batch(half, out, progress_stream=io.StringIO())
+    second = run_batch(rest, out, progress_stream=io.StringIO())
+    summary = pd.read_csv(out / "summary.csv")
+    assert set(summary["capture"]) == {str(p) for p in har_corpus.good}
+    assert len(second.results) == len(har_corpus.good)
+
+
+class _Interrupt(Exception):
+    pass
+
+
+@needs_render
+def test_interrupt_in_the_middle_then_resume(
+    har_corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    out = tmp_path / "out"
+    seen = {"n": 0}
+    original = Progress.advance
+
+    def advance(self: Progress, result: object) -> None:
+        original(self, result)  # type: ignore[arg-type]
+        seen["n"] += 1
+        if seen["n"] == 3:
+            raise KeyboardInterrupt  # what Ctrl-C raises in the main thread
+
+    monkeypatch.setattr(batch_module.Progress, "advance", advance)
+    stopped = run_batch([str(har_corpus.root)], out, jobs=2, progress_stream=io.StringIO())
+    assert stopped.interrupted
+    assert multiprocessing.active_children() == []  # the pool is gone
+    done = {p.name for p in (out / STATE_DIR).iterdir()}
+    assert all(read_state(out / STATE_DIR / n) is not None for n in done)
+    assert 3 <= len(done) < stopped.tasks
+    index = (out / "index.html").read_text(encoding="utf-8")
+    assert "This batch was interrupted" in index
+    assert len(pd.read_csv(out / "captures.csv")) == len(done)
+
+    monkeypatch.setattr(batch_module.Progress, "advance", original)
+    resumed = run_batch([str(har_corpus.root)], out, jobs=2, progress_stream=io.StringIO())
+    assert not resumed.interrupted
+    assert resumed.reused == len(done)
+    assert resumed.ran == resumed.tasks - len(done)
+    assert "This batch was interrupted" not in (out / "index.html").read_text(encoding="utf-8")
+
+
+@needs_render
+def test_ctrl_c_on_the_real_command(tmp_path: Path) -> None:
+    """SIGINT to the process group, as a terminal sends it: exit 130, a resume hint."""
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    seed = (DATA / "har" / "mitmproxy-websocket.har").read_bytes()
+    for i in range(1500):
+        (inputs / f"s{i:04d}.har").write_bytes(variants.har_variant(seed, i))
+    out = tmp_path / "out"
+    code = (
+        "import sys; from analyzer.batch import batch; "
+        "sys.exit(batch.main(sys.argv[1:], prog_name='ws-analyzer batch'))"
+    )
+    path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, PYTHONPATH=path)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code, str(inputs), "-o", str(out), "--jobs", "2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            state = out / STATE_DIR
+            if state.is_dir() and sum(1 for _ in state.iterdir()) >= 5:
+                break
+            time.sleep(0.01)
+        os.killpg(proc.pid, signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    text = err.decode()
+    assert proc.returncode == 130, text
+    assert "run the same command again to resume" in text
+    assert "Traceback" not in text
+    done = list((out / STATE_DIR).iterdir())
+    assert 5 <= len(done) < 1500
+    assert all(p.suffix == ".json" and read_state(p) is not None for p in done)
+    assert len(pd.read_csv(out / "captures.csv")) == len(done)
