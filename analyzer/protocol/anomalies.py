@@ -30,6 +30,7 @@ DATA_INSIDE_FRAGMENTED = "frame.data_inside_fragmented_message"
 NON_MINIMAL_LENGTH = "frame.non_minimal_length"
 LENGTH_TOP_BIT = "frame.length_top_bit_set"
 DATA_AFTER_CLOSE = "frame.data_after_close"
+FRAME_INCOMPLETE = "frame.incomplete"
 
 # -- close frames ---------------------------------------------------------------------------
 CLOSE_ONE_BYTE = "close.one_byte_payload"
@@ -81,6 +82,7 @@ CATALOGUE: dict[str, str] = {
     NON_MINIMAL_LENGTH: "A payload length was not encoded in the minimal number of bytes.",
     LENGTH_TOP_BIT: "A 64-bit payload length had its most significant bit set.",
     DATA_AFTER_CLOSE: "A side sent a data frame after its own close frame.",
+    FRAME_INCOMPLETE: "The capture ended inside a frame: its header was seen, not all its payload.",
     CLOSE_ONE_BYTE: "A close frame carried a 1-byte payload (no room for a status code).",
     CLOSE_INVALID_CODE: "A close frame carried a status code not allowed on the wire.",
     CLOSE_INVALID_UTF8: "A close frame's reason is not valid UTF-8.",

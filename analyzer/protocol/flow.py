@@ -291,6 +291,11 @@ class FlowParser:
         if not self._finished:
             self._finished = True
             if ws is not None:
+                assert self._readers is not None
+                for d in (0, 1):
+                    rf = self._readers[d].unfinished()
+                    if rf is not None:
+                        ws.on_unfinished(self._sides[d], rf)
                 ws.finish()
             if upgrade is not None and response is None:
                 self._add(
@@ -336,7 +341,7 @@ class FlowParser:
             response=resp,
             url=ws_url(upgrade.head if upgrade else None, self.scheme),
             http_version=version,
-            handshake_seen=self._handshake_seen,
+            handshake_seen=self._handshake_seen or upgrade is not None or response is not None,
             start=start,
             frames=tuple(ws.frames) if ws else (),
             messages=tuple(ws.messages) if ws else (),

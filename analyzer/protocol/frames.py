@@ -288,7 +288,7 @@ class FrameReader:
                 break
             b1 = data[pos + 1]
             length = b1 & 0x7F
-            if length < 126 and not b1 & 0x80 and avail >= 2 + length:
+            if length < 126 and not b1 & 0x80 and avail >= 2 + length and length <= limit:
                 # Fast path: short unmasked frame entirely in this chunk.
                 b0 = data[pos]
                 end = pos + 2 + length
@@ -376,6 +376,25 @@ class FrameReader:
             self._head_packet = head_packet
         self.offset = base + n
         return out
+
+    def unfinished(self) -> RawFrame | None:
+        """The frame whose payload was still arriving (the capture ended inside it)."""
+        hdr = self._hdr
+        if hdr is None:
+            return None
+        return RawFrame(
+            hdr.fin,
+            hdr.rsv,
+            hdr.opcode,
+            hdr.mask,
+            hdr.length,
+            None,
+            self._packet,
+            self._frame_offset,
+            0.0,
+            self._packet,
+            self._flags,
+        )
 
     def gap(self, length: int, packet: int, time: float) -> tuple[str, list[RawFrame]]:
         """``length`` bytes are missing. Returns ``("payload", frames)`` when they fall

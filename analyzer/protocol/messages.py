@@ -224,47 +224,11 @@ class WebSocketStream:
     # -- one frame ---------------------------------------------------------------------
 
     def _frame(self, s: _Side, rf: RawFrame) -> None:
-        fin, rsv, opcode, mask, length, payload, packet, offset, time, last_packet, flags = rf
+        fin, rsv, opcode, mask, length, payload, packet, offset, time, last_packet, _f = rf
         name = s.name
         index = self.frame_count
         self.frame_count = index + 1
-        if name == "client":
-            if mask is None:
-                # RFC 6455 5.1: "a client MUST mask all frames that it sends to the server"
-                self.anomaly(
-                    A.UNMASKED_CLIENT_FRAME,
-                    f"expected MASK set on client frames; found it clear (opcode {opcode})",
-                    name,
-                    packet,
-                    offset,
-                )
-        elif mask is not None:
-            # RFC 6455 5.1: "A server MUST NOT mask any frames that it sends to the client."
-            self.anomaly(
-                A.MASKED_SERVER_FRAME,
-                f"expected MASK clear on server frames; found it set (opcode {opcode})",
-                name,
-                packet,
-                offset,
-            )
-        if flags & (NON_MINIMAL | LENGTH_TOP_BIT) or (
-            opcode > 2 and (opcode not in KNOWN_OPCODES or length > 125 or not fin)
-        ):
-            for code, detail in header_problems(fin, opcode, length, flags):
-                self.anomaly(code, detail, name, packet, offset)
-        if flags & SKIPPED:
-            s.lost = True
-            self.anomaly(
-                A.LIMIT_FRAME_BYTES,
-                f"expected at most {self.limits.max_frame_bytes} payload bytes per frame; "
-                f"found {length}, skipped unread",
-                name,
-                packet,
-                offset,
-            )
-        if rsv:
-            self._check_rsv(s, rsv, opcode, packet, offset)
-
+        self._check_header(s, rf)
         close_code: int | None = None
         close_reason: str | None = None
         if opcode == 1 or opcode == 2:
@@ -339,6 +303,60 @@ class WebSocketStream:
                 packet,
                 offset,
             )
+
+    def _check_header(self, s: _Side, rf: RawFrame) -> None:
+        """What the header alone shows about the sender."""
+        fin, rsv, opcode, mask, length, _p, packet, offset, _t, _l, flags = rf
+        name = s.name
+        if name == "client":
+            if mask is None:
+                # RFC 6455 5.1: "a client MUST mask all frames that it sends to the server"
+                self.anomaly(
+                    A.UNMASKED_CLIENT_FRAME,
+                    f"expected MASK set on client frames; found it clear (opcode {opcode})",
+                    name,
+                    packet,
+                    offset,
+                )
+        elif mask is not None:
+            # RFC 6455 5.1: "A server MUST NOT mask any frames that it sends to the client."
+            self.anomaly(
+                A.MASKED_SERVER_FRAME,
+                f"expected MASK clear on server frames; found it set (opcode {opcode})",
+                name,
+                packet,
+                offset,
+            )
+        if flags & (NON_MINIMAL | LENGTH_TOP_BIT) or (
+            opcode > 2 and (opcode not in KNOWN_OPCODES or length > 125 or not fin)
+        ):
+            for code, detail in header_problems(fin, opcode, length, flags):
+                self.anomaly(code, detail, name, packet, offset)
+        if flags & SKIPPED:
+            s.lost = True
+            self.anomaly(
+                A.LIMIT_FRAME_BYTES,
+                f"expected at most {self.limits.max_frame_bytes} payload bytes per frame; "
+                f"found {length}, skipped unread",
+                name,
+                packet,
+                offset,
+            )
+        if rsv:
+            self._check_rsv(s, rsv, opcode, packet, offset)
+
+    def on_unfinished(self, name: Side, rf: RawFrame) -> None:
+        """The capture ended inside the payload of ``rf``: check what its header shows."""
+        s = self.side(name)
+        self._check_header(s, rf)
+        self.anomaly(
+            A.FRAME_INCOMPLETE,
+            f"expected {rf.length} payload bytes after the header; the capture ended first "
+            f"(opcode {rf.opcode})",
+            name,
+            rf.packet,
+            rf.offset,
+        )
 
     def _data_after_close(self, s: _Side, opcode: int, packet: int, offset: int) -> None:
         # RFC 6455 5.5.1: "After sending a Close frame, the endpoint MUST NOT send any
