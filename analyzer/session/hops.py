@@ -55,10 +55,12 @@ and absent on the server-side leg; for a response, the other way round.
 
 from __future__ import annotations
 
+import ipaddress
 import itertools
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 from urllib.parse import urlsplit
 
 from analyzer.session.model import Capture, Close, Connection, Headers
@@ -166,6 +168,10 @@ class Hop:
         """Where the proxy listened: the client-side leg's server address."""
         return self.client_side.server
 
+    def describe(self) -> str:
+        """``the proxy at 127.0.0.1:3000``."""
+        return f"the proxy at {self.proxy}" if self.proxy else "an unidentified proxy"
+
     @property
     def close_changed(self) -> bool | None:
         """The close (or its absence) differs between the legs; None when either cannot show
@@ -195,21 +201,28 @@ class HopChain:
     def connections(self) -> tuple[str, ...]:
         return tuple(leg.connection.id for leg in self.legs)
 
-    def view(self) -> dict[str, object]:
-        """The mapping rules see as ``session``. Every name below is stable.
+    def view(self) -> dict[str, Any]:
+        """The mapping rules see as ``session``. Every name below is stable; unknown is
+        ``None`` (CEL ``null``), never ``false`` or ``0``.
 
-        ``id``, ``leg_count``, ``gateway_answered`` (bool),
-        ``legs``: list of ``{index, capture, connection, client, server, label, url,
-        method, target, status (int, 0 when no response), upgrade_requested (bool: the
-        request asked for a WebSocket upgrade), request_headers / response_headers
-        (maps lower-case name -> list of values; {} when unknown), close_known (bool),
-        close_code (int; 0 no close seen, 1005 empty close body), close_side ("client",
-        "server", "" none), close_reason (str), end (EndKind), client_messages,
-        server_messages, start (float, chain clock; 0.0 unknown), clock_offset}``,
-        ``hops``: list of ``{index, proxy, matched_on, client_side (a leg map, as above),
-        server_side, request_removed, request_added, request_changed, response_removed,
-        response_added, response_changed (lists of lower-case names), close_changed
-        (bool; false when unknown)}``.
+        - ``id``, ``leg_count``, ``hop_count``, ``gateway_answered`` (a single leg whose
+          upgrade a gateway refused itself: 502/504), ``notes`` (list of strings),
+          ``captures`` (paths of the captures the legs come from, in leg order);
+        - ``legs``: client-most first, each ``{index, capture, connection_id, client,
+          server, label ("between A and B"), url, method, target, status,
+          upgrade_requested (the request asks for a WebSocket upgrade), request_headers,
+          response_headers (lower-case name -> list of raw values; {} when unknown),
+          close_known, close (null or {from, code, reason}), close_text ("server closed
+          1008 (origin not allowed)", "no close frame, TCP FIN"), end, client_messages,
+          server_messages, start (chain clock), clock_offset, also_seen (captures that
+          recorded the same leg)}``;
+        - ``hops``: ``{index, proxy (where it listened: the client-side leg's server),
+          label ("the proxy at 127.0.0.1:3000"), matched_on ("key" or
+          "request+timing"), client_side, server_side (leg maps as above),
+          request_removed, request_added, request_changed, response_removed,
+          response_added, response_changed (lists of lower-case header names; removed =
+          present where the message entered the proxy, absent where it left),
+          close_changed (bool, null when either leg cannot show closes or neither closed)}``.
         """
         legs = [_leg_view(i, leg) for i, leg in enumerate(self.legs)]
         hops = []
@@ -217,7 +230,8 @@ class HopChain:
             hops.append(
                 {
                     "index": hop.index,
-                    "proxy": hop.proxy or "",
+                    "proxy": hop.proxy,
+                    "label": hop.describe(),
                     "matched_on": hop.matched_on,
                     "client_side": legs[hop.index],
                     "server_side": legs[hop.index + 1],
@@ -227,48 +241,70 @@ class HopChain:
                     "response_removed": list(hop.response.names("removed")),
                     "response_added": list(hop.response.names("added")),
                     "response_changed": list(hop.response.names("changed")),
-                    "close_changed": bool(hop.close_changed),
+                    "close_changed": hop.close_changed,
                 }
             )
         return {
             "id": self.id,
             "leg_count": len(self.legs),
+            "hop_count": len(self.hops),
             "gateway_answered": self.gateway_answered,
+            "notes": list(self.notes),
+            "captures": list(dict.fromkeys(leg.capture for leg in self.legs)),
             "legs": legs,
             "hops": hops,
         }
 
 
-def _leg_view(index: int, leg: Leg) -> dict[str, object]:
+def _leg_view(index: int, leg: Leg) -> dict[str, Any]:
     conn = leg.connection
-    req, resp = conn.request, conn.response
-    close = conn.close
+    req, resp, close = conn.request, conn.response, conn.close
     return {
         "index": index,
         "capture": conn.capture,
-        "connection": conn.id,
-        "client": leg.client or "",
-        "server": leg.server or "",
+        "connection_id": conn.id,
+        "client": leg.client,
+        "server": leg.server,
         "label": leg.describe(),
-        "url": conn.url or "",
-        "method": req.method if req else "",
-        "target": req.target if req else "",
-        "status": conn.status or 0,
+        "url": conn.url,
+        "method": req.method if req else None,
+        "target": req.target if req else None,
+        "status": conn.status,
         "upgrade_requested": _asks_upgrade(conn),
         "request_headers": {k: list(v) for k, v in _by_name(req.headers).items()} if req else {},
         "response_headers": (
             {k: list(v) for k, v in _by_name(resp.headers).items()} if resp else {}
         ),
         "close_known": conn.close_known,
-        "close_code": 0 if close is None else (close.code if close.code is not None else 1005),
-        "close_side": close.side if close else "",
-        "close_reason": (close.reason or "") if close else "",
+        "close_text": _close_text(conn),
+        "close": (
+            None
+            if close is None
+            else {"from": close.side, "code": close.code, "reason": close.reason}
+        ),
         "end": conn.end,
         "client_messages": conn.messages_from("client"),
         "server_messages": conn.messages_from("server"),
-        "start": leg.start or 0.0,
+        "start": leg.start,
         "clock_offset": leg.clock_offset,
+        "also_seen": [c.capture for c in leg.also_seen],
     }
+
+
+def _close_text(conn: Connection) -> str:
+    """``server closed 1008 (origin not allowed)``, ``no close frame, TCP FIN``..."""
+    close = conn.close
+    if close is None:
+        if not conn.close_known:
+            return "closes not recorded"
+        return {
+            "fin": "no close frame, TCP FIN",
+            "rst": "no close frame, TCP RST",
+            "capture-ended": "no close frame before the capture ended",
+        }.get(conn.end, "no close frame")
+    code = "without a code" if close.code is None else str(close.code)
+    reason = f" ({close.reason})" if close.reason else ""
+    return f"{close.side} closed {code}{reason}"
 
 
 # Header helpers ------------------------------------------------------------------------
@@ -408,11 +444,36 @@ class _Node:
 def _same_leg(a: _Node, b: _Node) -> bool:
     """The same TCP connection recorded twice (in two captures)."""
     ca, cb = a.conn, b.conn
-    if ca.client and cb.client and _server_of(ca) and _server_of(cb):
-        return ca.client == cb.client and _server_of(ca) == _server_of(cb)
+    sa, sb = _server_of(ca), _server_of(cb)
+    if ca.client and cb.client and sa and sb:
+        return ca.client == cb.client and sa == sb
+    same_server = _same_server(sa, sb)
+    if same_server is not None:
+        # A HAR names no client: the same server and the same forwarding depth is the
+        # same leg (a proxy's two legs go to different servers).
+        return same_server and _forward_depth(ca) == _forward_depth(cb)
     if ca.request is None or cb.request is None:
         return False
     return _header_set(ca.request.headers) == _header_set(cb.request.headers)
+
+
+def _same_server(a: str | None, b: str | None) -> bool | None:
+    """Equal endpoints; None when one is a host name (a HAR's URL) and cannot be compared."""
+    if a is None or b is None:
+        return None
+    if a == b:
+        return True
+    if _is_ip(_ip(a)) and _is_ip(_ip(b)):
+        return False
+    return None
+
+
+def _is_ip(host: str | None) -> bool:
+    try:
+        ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    return True
 
 
 def _header_set(headers: Headers) -> list[tuple[str, str]]:
@@ -687,6 +748,16 @@ def _build(
             )
         )
     return HopChain("", legs, tuple(hops), gateway, tuple(notes))
+
+
+def chain_of(legs: Sequence[Connection], chain_id: str = "session-1") -> HopChain:
+    """A chain of ``legs`` taken as given (client-most first, one clock): for rule
+    examples and tests of what consumes chains. ``link_sessions`` finds chains in captures."""
+    nodes = [_Node(conn, i) for i, conn in enumerate(legs)]
+    for i, node in enumerate(nodes):  # legs of one capture share its clock
+        node.capture = next(k for k, c in enumerate(legs) if c.capture == legs[i].capture)
+    chain = _build(nodes, {}, list(range(len(nodes))), gateway=False)
+    return HopChain(chain_id, chain.legs, chain.hops, False, chain.notes)
 
 
 def chains_for(captures: Iterable[Capture]) -> tuple[HopChain, ...]:
