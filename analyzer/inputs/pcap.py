@@ -73,6 +73,12 @@ IPV6_SKIPPABLE = frozenset({0, 43, 60, 51, 135, 139, 140})  # hop-by-hop, routin
 IPV6_FRAGMENT = 44
 
 
+SEQ = struct.Struct("!I")
+# Link types with a fixed-size header before IPv4: (header length, offset of the
+# ethertype or -1). Their common case (IPv4 + TCP, no options) skips the general decoder.
+FAST_L2 = {1: (14, 12), 113: (16, 14), 276: (20, 0), 101: (0, -1), 228: (0, -1)}
+
+
 def reverse_key(key: bytes) -> bytes:
     """The key of the same 4-tuple seen from the other side."""
     n = (len(key) - 4) >> 1
@@ -94,12 +100,13 @@ def key_endpoints(key: bytes) -> tuple[str, str]:
 
 
 class _Interface:
-    __slots__ = ("linktype", "divisor", "offset")
+    __slots__ = ("linktype", "divisor", "offset", "fast")
 
     def __init__(self, linktype: int, divisor: int, offset: int) -> None:
         self.linktype = linktype
         self.divisor = divisor  # timestamp units per second
         self.offset = offset  # seconds added to every timestamp (if_tsoffset)
+        self.fast = FAST_L2.get(linktype, (-1, -1))
 
 
 def _open(path: Path) -> BinaryIO:
@@ -164,16 +171,14 @@ class PacketReader:
                 PCAP_MAGIC_NS,
             ):
                 self.format = "pcap"
-                yield from self._pcap(f, head)
-            elif magic_le == PCAPNG_SHB:
+                return self._pcap(f, head)  # the generator closes the file
+            if magic_le == PCAPNG_SHB:
                 self.format = "pcapng"
-                yield from self._pcapng(f, head)
-            else:
-                raise InputError(
-                    f"not a pcap or pcapng file (first bytes {head.hex(' ')})", self.path
-                )
-        finally:
+                return self._pcapng(f, head)
+            raise InputError(f"not a pcap or pcapng file (first bytes {head.hex(' ')})", self.path)
+        except BaseException:
             f.close()
+            raise
 
     def _read(self, f: BinaryIO, n: int) -> bytes:
         try:
@@ -205,6 +210,9 @@ class PacketReader:
         linktype = network & 0x0FFFFFFF
         self._linktype_seen(linktype)
         unpack = struct.Struct(endian + "IIII").unpack_from
+        seq_at = SEQ.unpack_from
+        l2, eo = FAST_L2.get(linktype, (0, -1))
+        fast = linktype in FAST_L2
         read = self._read
         buf = b""
         pos = 0
@@ -235,15 +243,38 @@ class PacketReader:
                         self._cut("the last record is cut short")
                         return
                 number += 1
+                # Fast path: IPv4 without options or fragmentation, carrying TCP, whole.
+                ip = pos + 16 + l2
+                if (
+                    fast
+                    and ip + 40 <= end
+                    and buf[ip] == 0x45
+                    and buf[ip + 9] == TCP
+                    and (eo < 0 or (buf[pos + 16 + eo] == 8 and buf[pos + 17 + eo] == 0))
+                    and not (buf[ip + 6] & 0x3F or buf[ip + 7])
+                ):
+                    pay_end = ip + ((buf[ip + 2] << 8) | buf[ip + 3])
+                    tcp_end = ip + 20 + ((buf[ip + 32] >> 4) << 2)
+                    if pay_end <= end and ip + 40 <= tcp_end <= pay_end:
+                        yield (
+                            number,
+                            sec + frac / divisor,
+                            buf[ip + 12 : ip + 24],
+                            seq_at(buf, ip + 24)[0],
+                            buf[ip + 33],
+                            buf[tcp_end:pay_end],
+                            0,
+                        )
+                        pos = end
+                        continue
                 seg = self._decode(buf, pos + 16, end, linktype, number)
                 if seg is not None:
                     key, tcp, tcp_end, pay_end, missing = seg
-                    self.packets = number
                     yield (
                         number,
                         sec + frac / divisor,
                         key,
-                        int.from_bytes(buf[tcp + 4 : tcp + 8], "big"),
+                        seq_at(buf, tcp + 4)[0],
                         buf[tcp + 13],
                         buf[tcp_end:pay_end] if tcp_end < pay_end else b"",
                         missing,
@@ -251,6 +282,7 @@ class PacketReader:
                 pos = end
         finally:
             self.packets = number
+            f.close()
 
     def _pcapng(self, f: BinaryIO, head: bytes) -> Iterator[Segment]:
         read = self._read
@@ -261,6 +293,7 @@ class PacketReader:
         endian = "<"
         u32 = struct.Struct("<I").unpack_from
         epb = struct.Struct("<IIIII").unpack_from
+        seq_at = SEQ.unpack_from
         interfaces: list[_Interface] = []
         try:
             while True:
@@ -326,15 +359,38 @@ class PacketReader:
                             f"packet {number}: captured length {caplen} exceeds its block",
                             self.path,
                         )
+                    l2, eo = itf.fast
+                    ip = data + l2
+                    if (
+                        l2 >= 0
+                        and ip + 40 <= stop
+                        and buf[ip] == 0x45
+                        and buf[ip + 9] == TCP
+                        and (eo < 0 or (buf[data + eo] == 8 and buf[data + eo + 1] == 0))
+                        and not (buf[ip + 6] & 0x3F or buf[ip + 7])
+                    ):
+                        pay_end = ip + ((buf[ip + 2] << 8) | buf[ip + 3])
+                        tcp_end = ip + 20 + ((buf[ip + 32] >> 4) << 2)
+                        if pay_end <= stop and ip + 40 <= tcp_end <= pay_end:
+                            yield (
+                                number,
+                                ((ts_hi << 32) | ts_lo) / itf.divisor + itf.offset,
+                                buf[ip + 12 : ip + 24],
+                                seq_at(buf, ip + 24)[0],
+                                buf[ip + 33],
+                                buf[tcp_end:pay_end],
+                                0,
+                            )
+                            pos = end
+                            continue
                     seg = self._decode(buf, data, stop, itf.linktype, number)
                     if seg is not None:
                         key, tcp, tcp_end, pay_end, missing = seg
-                        self.packets = number
                         yield (
                             number,
                             ((ts_hi << 32) | ts_lo) / itf.divisor + itf.offset,
                             key,
-                            int.from_bytes(buf[tcp + 4 : tcp + 8], "big"),
+                            seq_at(buf, tcp + 4)[0],
                             buf[tcp + 13],
                             buf[tcp_end:pay_end] if tcp_end < pay_end else b"",
                             missing,
@@ -352,6 +408,7 @@ class PacketReader:
                 pos = end
         finally:
             self.packets = number
+            f.close()
 
     def _other_packet(
         self,
@@ -395,7 +452,6 @@ class PacketReader:
         key, tcp, tcp_end, pay_end, missing = seg
         payload = buf[tcp_end:pay_end] if tcp_end < pay_end else b""
         seq = int.from_bytes(buf[tcp + 4 : tcp + 8], "big")
-        self.packets = number
         yield number, time, key, seq, buf[tcp + 13], payload, missing
 
     def _options(
