@@ -18,7 +18,8 @@ line at all raises ``KeyLogError``.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import os
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from types import MappingProxyType
@@ -169,3 +170,36 @@ def _parse_line(line: str, secrets: dict[bytes, dict[str, bytes]]) -> str | None
         return f"a second, different {label} for client random {cr_hex}; keeping the first"
     labels[label] = secret
     return None
+
+
+def gather_keylog(
+    path: str | Path | None = None,
+    dsb_payloads: Sequence[bytes] = (),
+    environ: Mapping[str, str] | None = None,
+) -> KeyLog | None:
+    """The key log for one capture: ``--keylog PATH``, else ``$SSLKEYLOGFILE`` when set and
+    the file exists, merged with the capture's own DSB TLSK payloads. None when none.
+
+    Raises KeyLogError for a given path that cannot be used, or for unusable DSB text.
+    A ``SSLKEYLOGFILE`` naming a file that does not exist is ignored (browsers leave it
+    set in the environment long after the file is gone).
+    """
+    logs: list[KeyLog] = []
+    if path is None:
+        env = os.environ if environ is None else environ
+        candidate = env.get("SSLKEYLOGFILE")
+        if candidate and Path(candidate).is_file():
+            path = candidate
+    if path is not None:
+        logs.append(KeyLog.from_file(path))
+    for n, payload in enumerate(dsb_payloads, start=1):
+        source = "pcapng Decryption Secrets Block"
+        logs.append(
+            KeyLog.from_bytes(payload, source if len(dsb_payloads) == 1 else f"{source} {n}")
+        )
+    if not logs:
+        return None
+    merged = logs[0]
+    for log in logs[1:]:
+        merged = merged.merged(log)
+    return merged

@@ -40,11 +40,18 @@ from dataclasses import dataclass
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
-from analyzer.inputs.keylog import KeyLog
+from analyzer.inputs.keylog import KeyLog, gather_keylog
 from analyzer.limits import DEFAULT_LIMITS, Limits
 from analyzer.session.model import Anomaly, Location, Side, TlsInfo
 
-__all__ = ["KeyLog", "TlsFlow", "looks_like_tls", "describe_key_coverage", "KEYLOG_ADVICE"]
+__all__ = [
+    "KEYLOG_ADVICE",
+    "KeyLog",
+    "TlsFlow",
+    "describe_key_coverage",
+    "gather_keylog",
+    "looks_like_tls",
+]
 
 CHANGE_CIPHER_SPEC, ALERT, HANDSHAKE, APPLICATION_DATA, HEARTBEAT = 20, 21, 22, 23, 24
 CLIENT_HELLO, SERVER_HELLO, ENCRYPTED_EXTENSIONS, FINISHED, KEY_UPDATE = 1, 2, 8, 20, 24
@@ -836,7 +843,14 @@ class TlsFlow:
             self._note("tls.unsupported_version", self._problem, packet, d, offset)
             return
         suite = SUITES.get(self.suite)
-        if suite is None or suite.tls13 != (self.version == 0x0304):
+        if suite is not None and suite.tls13 != (self.version == 0x0304):
+            self._problem = (
+                f"cipher suite {suite.name} cannot be used with "
+                f"{VERSIONS.get(self.version)}: the ServerHello is inconsistent"
+            )
+            self._note("tls.unsupported_cipher", self._problem, packet, d, offset)
+            return
+        if suite is None:
             self._problem = (
                 f"cipher suite {suite_name(self.suite)} is not supported for decryption "
                 "(AES-GCM and ChaCha20-Poly1305 suites are)"

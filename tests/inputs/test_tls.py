@@ -350,3 +350,78 @@ def test_looks_like_tls() -> None:
     for not_tls in (b"GET /chat HTTP/1.1\r\n", b"HTTP/1.1 101 Switching", b"\x81\x05hello", b""):
         assert not looks_like_tls(not_tls)
     assert not looks_like_tls(b"\x16\x03\x01\xff\xff")  # longer than any TLS record
+
+
+# Third-party captures (public corpus, no keys): the handshake facts tshark shows -----------
+
+CORPUS = TLS / "corpus"
+
+
+def tshark_hellos(pcap: Path) -> dict[int, dict[str, str]]:
+    """Per client port: SNI and offered ALPN (ClientHello), suite and version (ServerHello)."""
+    fields = [
+        "tcp.srcport",
+        "tcp.dstport",
+        "tls.handshake.type",
+        "tls.handshake.extensions_server_name",
+        "tls.handshake.extensions_alpn_str",
+        "tls.handshake.ciphersuite",
+        "tls.handshake.extensions.supported_version",
+    ]
+    cmd = [
+        "tshark",
+        "-n",
+        "-r",
+        str(pcap),
+        "-Y",
+        "tls.handshake.type==1 || tls.handshake.type==2",
+        "-T",
+        "fields",
+        "-E",
+        "aggregator=,",
+    ]
+    for f in fields:
+        cmd += ["-e", f]
+    out: dict[int, dict[str, str]] = {}
+    text = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    for line in text.splitlines():
+        sport, dport, htype, sni, alpn, suite, version = (line.split("\t") + [""] * 7)[:7]
+        if htype.startswith("1"):
+            out.setdefault(int(sport), {}).update(sni=sni, alpn=alpn)
+        else:
+            out.setdefault(int(dport), {}).update(suite=suite, version=version)
+    return out
+
+
+@needs_tshark
+@pytest.mark.parametrize(
+    "name", ["nDPI-1kxun-tls-streams.pcap", "nDPI-tls_heur__vmess-websocket.pcapng"]
+)
+def test_handshake_facts_match_tshark_on_third_party_captures(name: str) -> None:
+    pcap = CORPUS / name
+    expected = tshark_hellos(pcap)
+    seen = 0
+    for tcp in tcp_payloads.read(pcap).flows:
+        first = next((e.payload for e in tcp.events if e.payload), b"")
+        if not looks_like_tls(first[:16]):
+            continue
+        result = tlstest.feed(tcp, None, str(pcap))
+        flow = result.flow
+        assert result.pieces == [] and not flow.info.decrypted and flow.info.problem
+        if flow.client_random is None:
+            assert "handshake is not in the capture" in flow.info.problem
+            continue
+        seen += 1
+        want = expected[tcp.orig[1]]
+        info = flow.info
+        assert (info.sni or "") == want["sni"]
+        assert ",".join(info.alpn) == want["alpn"]
+        assert flow.suite == int(want["suite"], 16)
+        version = int(want["version"], 16) if want["version"] else 0x0303
+        assert flow.version == version
+        if flow.suite == 0x002F:
+            assert [a.code for a in flow.anomalies] == ["tls.unsupported_cipher"]
+            assert "TLS_RSA_WITH_AES_128_CBC_SHA is not supported" in info.problem
+        else:
+            assert flow.anomalies == () and "SSLKEYLOGFILE" in info.problem
+    assert seen >= 1

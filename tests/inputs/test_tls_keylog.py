@@ -16,7 +16,7 @@ import tcp_payloads  # noqa: E402
 import tlstest  # noqa: E402
 
 from analyzer.errors import KeyLogError  # noqa: E402
-from analyzer.inputs.keylog import TLS13_LABELS  # noqa: E402
+from analyzer.inputs.keylog import TLS13_LABELS, gather_keylog  # noqa: E402
 from analyzer.inputs.tls import KeyLog  # noqa: E402
 
 TLS = tlstest.TLS_DIR
@@ -136,3 +136,21 @@ def test_editcap_inject_secrets_live(tmp_path: Path) -> None:
     (result,) = [tlstest.feed(f, KeyLog.from_bytes(secrets)) for f in capture.flows]
     assert result.flow.info.decrypted
     assert result.side(False).startswith(b"HTTP/1.1 101")
+
+
+def test_gather_keylog_from_option_environment_and_dsb(tmp_path: Path) -> None:
+    keys12 = TLS / "py-tls12-chacha20.keys"
+    keys13 = TLS / "node-tls13-chacha20.keys"
+    assert gather_keylog(None, (), environ={}) is None
+    # SSLKEYLOGFILE is used when no --keylog is given, and ignored when the file is gone.
+    from_env = gather_keylog(None, (), environ={"SSLKEYLOGFILE": str(keys12)})
+    assert from_env is not None and from_env.sources == (str(keys12),)
+    gone = {"SSLKEYLOGFILE": str(tmp_path / "gone.txt")}
+    assert gather_keylog(None, (), environ=gone) is None
+    # --keylog wins over the environment; the capture's DSB is merged in.
+    (dsb,) = tcp_payloads.read(TLS / "node-tls13-chacha20-dsb.pcapng").secrets
+    both = gather_keylog(keys12, [dsb], environ={"SSLKEYLOGFILE": str(keys13)})
+    assert both is not None and len(both) == 2
+    assert both.sources == (str(keys12), "pcapng Decryption Secrets Block")
+    with pytest.raises(KeyLogError):
+        gather_keylog(tmp_path / "missing.txt", (), environ={})
