@@ -56,6 +56,7 @@ EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130
 NON_TTY_INTERVAL = 10.0  # seconds between progress lines when stderr is not a terminal
 TTY_INTERVAL = 0.2
+DASK_CONNECT_TIMEOUT = "15s"
 
 OnResult = Callable[[CaptureResult], None]
 
@@ -222,7 +223,7 @@ def _run_dask(
             "--scheduler needs Dask, an optional extra: pip install 'ws-analyzer[dask]'"
         ) from None
     try:
-        client = distributed.Client(address, timeout="15s", set_as_default=False)
+        client = distributed.Client(address, timeout=DASK_CONNECT_TIMEOUT, set_as_default=False)
     except (OSError, TimeoutError, ValueError) as exc:
         raise AnalyzerError(f"cannot reach the Dask scheduler at {address} ({exc})") from None
     run = uuid.uuid4().hex[:8]
@@ -231,7 +232,7 @@ def _run_dask(
     try:
         threads = sum(client.nthreads().values()) or 1
         queue = iter(tasks)
-        completed = distributed.as_completed()
+        completed = distributed.as_completed(loop=client.loop)
 
         def submit(task: Task) -> None:
             key = f"ws-analyzer-batch-{run}-{task.name}"

@@ -70,7 +70,7 @@ def _fallback_text(text: str) -> str:
 
 def _upstream() -> tuple[UrlRedactor, TextRedactor] | None:
     try:
-        from analyzer.render import redact as upstream  # type: ignore[attr-defined]
+        from analyzer.render import redact as upstream
     except ImportError:
         return None
     url_fn = getattr(upstream, "redact_url", None)
