@@ -36,6 +36,7 @@ import hmac
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
@@ -46,6 +47,8 @@ from analyzer.session.model import Anomaly, Location, Side, TlsInfo
 
 __all__ = [
     "KEYLOG_ADVICE",
+    "ByteSink",
+    "DecryptingSink",
     "KeyLog",
     "TlsFlow",
     "describe_key_coverage",
@@ -565,6 +568,16 @@ class TlsFlow:
         d.pending_len = 0
 
     @property
+    def finished(self) -> bool:
+        """Nothing more can come of feeding this flow: both directions stopped, the keys are
+        missing or unusable, or it is HTTP/2 (and its plaintext is withheld)."""
+        if all(d.stopped is not None for d in self._dirs.values()):
+            return True
+        if self.http2 and not self.pass_http2:
+            return True
+        return self.server_random is not None and self._problem is not None and not self.decrypted
+
+    @property
     def http2(self) -> bool:
         """ALPN selected h2: HTTP/2, where WebSocket (RFC 8441) is not analysed yet."""
         return self.alpn_selected == "h2"
@@ -948,6 +961,76 @@ class TlsFlow:
         d.pending = []
         d.pending_len = 0
         self._note(code, detail, packet, d, offset)
+
+
+class ByteSink(Protocol):
+    """What the capture path feeds one flow's bytes to (``analyzer.protocol.flow.FlowParser``)."""
+
+    def data(self, from_orig: bool, chunk: bytes, packet: int, time: float) -> None: ...
+
+    def gap(self, from_orig: bool, length: int, packet: int, time: float) -> None: ...
+
+    @property
+    def interested(self) -> bool: ...
+
+
+class DecryptingSink:
+    """A ByteSink in front of another: TLS flows are decrypted into ``inner``, others pass.
+
+    The flow's first bytes decide (``looks_like_tls``). For a TLS flow ``tls`` is its
+    ``TlsFlow`` (``tls.info``, ``tls.anomalies`` for the Connection); ``inner`` sees only
+    application plaintext, located by the packet that completed each record. A TCP gap stops
+    that direction's decryption and is passed on as a gap of the same (ciphertext) length,
+    so the parser knows the stream is incomplete there.
+    """
+
+    __slots__ = ("inner", "keylog", "capture", "stream", "limits", "tls", "_mode")
+
+    def __init__(
+        self,
+        inner: ByteSink,
+        keylog: KeyLog | None,
+        capture: str,
+        stream: int,
+        limits: Limits = DEFAULT_LIMITS,
+    ) -> None:
+        self.inner = inner
+        self.keylog = keylog
+        self.capture = capture
+        self.stream = stream
+        self.limits = limits
+        self.tls: TlsFlow | None = None
+        self._mode: str | None = None  # None until the first bytes, then "tls" or "plain"
+
+    def data(self, from_orig: bool, chunk: bytes, packet: int, time: float) -> None:
+        if self._mode is None:
+            if looks_like_tls(chunk[:16]):
+                self._mode = "tls"
+                self.tls = TlsFlow(self.keylog, self.capture, self.stream, self.limits)
+            else:
+                self._mode = "plain"
+        if self.tls is None:
+            self.inner.data(from_orig, chunk, packet, time)
+            return
+        for orig, plaintext, pkt, t in self.tls.data(from_orig, chunk, packet, time):
+            self.inner.data(orig, plaintext, pkt, t)
+
+    def gap(self, from_orig: bool, length: int, packet: int, time: float) -> None:
+        if self.tls is not None:
+            self.tls.gap(from_orig, length, packet, time)
+        if self._mode is not None:
+            self.inner.gap(from_orig, length, packet, time)
+
+    @property
+    def interested(self) -> bool:
+        if self._mode is None:
+            return True
+        if self.tls is None:
+            return self.inner.interested
+        if self.tls.finished:
+            return False
+        # Before any plaintext the parser cannot know yet; after, it decides.
+        return not self.tls.decrypted or self.inner.interested
 
 
 def describe_key_coverage(keylog: KeyLog | None, flows: Iterable[TlsFlow]) -> str | None:
