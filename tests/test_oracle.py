@@ -26,8 +26,8 @@ import pytest
 
 from analyzer.session.build_pcap import read_packet_capture
 from analyzer.session.model import Capture, Connection, Headers
-from tests.conftest import DATA
 
+DATA = Path(__file__).resolve().parent / "data"
 PCAPS = sorted(p for p in (DATA / "pcap").glob("*/*") if p.suffix in (".pcap", ".pcapng"))
 
 
