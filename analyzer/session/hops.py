@@ -181,6 +181,10 @@ class Hop:
             return None
         if up.close is None and down.close is None:
             return None
+        # A leg whose capture stopped while it was open may simply not have seen the close.
+        for conn in (up, down):
+            if conn.close is None and conn.end in ("capture-ended", "unknown"):
+                return None
         if up.close is None or down.close is None:
             return True
         return (up.close.code, up.close.side) != (down.close.code, down.close.side)
