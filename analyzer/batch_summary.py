@@ -22,6 +22,8 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, cast
+from urllib.parse import quote
 
 import pandas as pd
 from jinja2 import Environment, StrictUndefined, select_autoescape
@@ -254,18 +256,33 @@ def _close_labels(df: pd.DataFrame) -> pd.Series:
     )
 
 
-def _chart(title: str, counts: pd.Series, colours: dict[str, str], note: str = "") -> Chart:
-    total = int(counts.sum()) if len(counts) else 0
-    top = int(counts.max()) if len(counts) else 0
+Counts = list[tuple[str, int]]  # (label, count), most frequent first, ties by label
+
+
+def _ranked(counts: Mapping[Any, int], limit: int = TOP) -> Counts:
+    items = sorted(((str(k), int(n)) for k, n in counts.items()), key=lambda kv: (-kv[1], kv[0]))
+    if len(items) > limit:
+        rest = sum(n for _, n in items[limit:])
+        items = [*items[:limit], ("(other)", rest)]
+    return items
+
+
+def _counts(values: pd.Series, limit: int = TOP) -> Counts:
+    return _ranked(values.value_counts(dropna=False).to_dict(), limit)
+
+
+def _chart(title: str, counts: Counts, colours: dict[str, str], note: str = "") -> Chart:
+    total = sum(n for _, n in counts)
+    top = max((n for _, n in counts), default=0)
     bars = tuple(
         Bar(
-            label=str(label),
-            count=int(n),
-            width=max(1, round(BAR_WIDTH * int(n) / top)) if top else 0,
-            share=f"{100 * int(n) / total:.1f}%" if total else "",
-            css=colours.get(str(label), "c0"),
+            label=label,
+            count=n,
+            width=max(1, round(BAR_WIDTH * n / top)) if top else 0,
+            share=f"{100 * n / total:.1f}%" if total else "",
+            css=colours.get(label, "c0"),
         )
-        for label, n in counts.items()
+        for label, n in counts
     )
     return Chart(title=title, bars=bars, total=total, note=note)
 
@@ -274,26 +291,23 @@ def _colours(labels: Iterable[str]) -> dict[str, str]:
     return {label: f"c{i}" if i < PALETTE else "c8" for i, label in enumerate(labels)}
 
 
-def _counts(values: pd.Series, limit: int = TOP) -> pd.Series:
-    counts = values.value_counts(dropna=False, sort=False)
-    counts = counts.sort_values(ascending=False, kind="stable")
-    frame = counts.reset_index()
-    frame.columns = pd.Index(["label", "n"])
-    frame = frame.sort_values(["n", "label"], ascending=[False, True], kind="stable")
-    out = pd.Series(frame["n"].to_numpy(), index=frame["label"].astype(str).to_numpy())
-    if len(out) > limit:
-        rest = int(out.iloc[limit:].sum())
-        out = pd.concat([out.iloc[:limit], pd.Series([rest], index=["(other)"])])
-    return out
-
-
 def _rules_per_connection(df: pd.DataFrame) -> pd.Series:
+    """One entry per (connection, rule hit), indexed like ``df``."""
     rules = df["findings"].fillna("").astype(str).str.split(";").explode()
     return rules[rules != ""]
 
 
-def _top_text(counts: pd.Series, n: int = 3) -> str:
-    return ", ".join(f"{label} \u00d7{int(c)}" for label, c in list(counts.items())[:n])
+def _top_text(counts: Counts, n: int = 3) -> str:
+    return ", ".join(f"{label} \u00d7{c}" for label, c in counts[:n])
+
+
+def _nested(series: pd.Series) -> dict[str, dict[str, int]]:
+    """A two-level groupby count (key, value) -> n, as {key: {value: n}}."""
+    out: dict[str, dict[str, int]] = {}
+    for pair, n in series.items():
+        key, value = cast(tuple[object, object], pair)
+        out.setdefault(str(key), {})[str(value)] = int(n)
+    return out
 
 
 def _breakdowns(df: pd.DataFrame, colours: dict[str, str]) -> list[Breakdown]:
@@ -307,28 +321,35 @@ def _breakdowns(df: pd.DataFrame, colours: dict[str, str]) -> list[Breakdown]:
     rules_all = _rules_per_connection(df)
     for title, column, missing in specs:
         keys = df[column].fillna(missing).astype(str)
-        sizes = _counts(keys, limit=len(keys) + 1)
+        sizes = _ranked(keys.value_counts().to_dict(), limit=len(keys) + 1)
+        shown = [k for k, _ in sizes[:TOP]]
+        picked = keys.isin(shown)
+        sub = df[picked].assign(_key=keys[picked])
+        mixes = _nested(sub.groupby(["_key", "close_label"]).size())
+        captures = sub.groupby("_key")["name"].nunique().to_dict()
+        rule_keys = keys.loc[rules_all.index]
+        rule_hits = _nested(
+            pd.DataFrame({"_key": rule_keys.to_numpy(), "rule": rules_all.to_numpy()})
+            .groupby(["_key", "rule"])
+            .size()
+        )
         groups: list[Group] = []
-        for value, n in list(sizes.items())[:TOP]:
-            mask = keys == value
-            sub = df[mask]
-            mix_counts = _counts(sub["close_label"], limit=PALETTE)
+        for value, n in sizes[:TOP]:
+            mix = _ranked(mixes.get(value, {}), PALETTE)
             x = 0
             segs: list[Segment] = []
-            total = int(mix_counts.sum())
-            for label, c in mix_counts.items():
-                w = round(MIX_WIDTH * int(c) / total) if total else 0
-                segs.append(Segment(str(label), int(c), x, w, colours.get(str(label), "c8")))
+            for label, c in mix:
+                w = round(MIX_WIDTH * c / n) if n else 0
+                segs.append(Segment(label, c, x, w, colours.get(label, "c8")))
                 x += w
-            sub_rules = rules_all[rules_all.index.isin(sub.index)]
             groups.append(
                 Group(
-                    value=str(value),
-                    captures=int(sub["name"].nunique()),
-                    connections=int(n),
+                    value=value,
+                    captures=int(captures.get(value, 0)),
+                    connections=n,
                     mix=tuple(segs),
-                    mix_text=_top_text(mix_counts, PALETTE),
-                    rules=_top_text(_counts(sub_rules)) if len(sub_rules) else "",
+                    mix_text=_top_text(mix, PALETTE),
+                    rules=_top_text(_ranked(rule_hits.get(value, {}))),
                 )
             )
         out.append(Breakdown(title, column, tuple(groups), max(0, len(sizes) - TOP)))
@@ -346,7 +367,7 @@ def _worst_first(done: Sequence[CaptureResult]) -> list[CaptureLine]:
         lines.append(
             CaptureLine(
                 input=r.input,
-                report=r.report,
+                report=quote(r.report, safe="/") if r.report else None,
                 format=r.format,
                 creator=r.creator,
                 connections=len(r.connections),
@@ -380,7 +401,7 @@ def render_index(results: Sequence[CaptureResult], facts: IndexFacts = IndexFact
     fdf = findings_table(done)
 
     close_counts = _counts(df["close_label"])
-    colours = _colours(str(x) for x in close_counts.index)
+    colours = _colours(label for label, _ in close_counts)
     charts = [
         _chart("Close codes (connections)", close_counts, colours),
         _chart("How connections ended", _counts(df["end"].fillna("unknown")), {}),
@@ -392,7 +413,7 @@ def render_index(results: Sequence[CaptureResult], facts: IndexFacts = IndexFact
         ),
         _chart("Handshake status", _counts(df["status"].astype("string").fillna("none")), {}),
     ]
-    severities = _counts(fdf["severity"]) if len(fdf) else pd.Series(dtype="int64")
+    severities = _counts(fdf["severity"])
     failed_lines = [(r.input, r.error or "") for r in failed] + list(facts.missing)
     totals = {
         "captures": len(results) + len(facts.missing),
@@ -419,7 +440,7 @@ def render_index(results: Sequence[CaptureResult], facts: IndexFacts = IndexFact
         css=Markup(css),  # our own stylesheet, not captured text
         csp=f"default-src 'none'; style-src 'sha256-{digest}'",
         totals=totals,
-        severities=list(severities.items()),
+        severities=severities,
         charts=charts,
         bar_width=BAR_WIDTH,
         bar_step=BAR_STEP,
