@@ -36,10 +36,9 @@ TLS13_LABELS = (
 )
 _SECRET_LENGTHS: dict[str, tuple[int, ...]] = {TLS12_LABEL: (48,)}
 _SECRET_LENGTHS.update({label: (32, 48) for label in TLS13_LABELS})
+_SECRET_LENGTHS["CLIENT_EARLY_TRAFFIC_SECRET"] = (32, 48)  # 0-RTT data (RFC 8446 2.3)
 # Well-formed labels that decryption of application data does not need: not a problem.
-_UNUSED_LABELS = frozenset(
-    {"RSA", "EXPORTER_SECRET", "EARLY_EXPORTER_SECRET", "CLIENT_EARLY_TRAFFIC_SECRET"}
-)
+_UNUSED_LABELS = frozenset({"RSA", "EXPORTER_SECRET", "EARLY_EXPORTER_SECRET"})
 _HEX = frozenset("0123456789abcdefABCDEF")
 
 

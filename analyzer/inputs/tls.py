@@ -477,6 +477,9 @@ class TlsFlow:
         self._problem: str | None = None
         self._sealed_records = 0  # encrypted records we could not even try to decrypt
         self._hrr = False
+        self._early_cipher: _Cipher | None = None
+        self._early_tried = False
+        self.early_data_decrypted = False
 
     # Public surface ---------------------------------------------------------------------
 
@@ -584,7 +587,7 @@ class TlsFlow:
 
     @property
     def decrypted(self) -> bool:
-        return any(d.ok for d in self._dirs.values())
+        return self.early_data_decrypted or any(d.ok for d in self._dirs.values())
 
     @property
     def info(self) -> TlsInfo:
@@ -656,6 +659,11 @@ class TlsFlow:
                 d.encrypted = True
             return
         if d.cipher is None:
+            if ctype == APPLICATION_DATA and self.early_data_offered:
+                early = self._open_early(d, header, body, packet, offset)
+                if early is not None:
+                    self._deliver(d, early, packet, time, offset, out)
+                    return
             if d.encrypted or ctype == APPLICATION_DATA:
                 self._sealed_records += 1
             elif ctype == HANDSHAKE:
@@ -664,6 +672,12 @@ class TlsFlow:
                 self._alert(d, body, packet, offset)
             return
         opened = d.cipher.open(header, body)
+        if opened is None and d.ok == 0 and self.early_data_offered:
+            early = self._open_early(d, header, body, packet, offset)
+            if early is not None:
+                d.cipher.seq -= 1  # the record was not under this key
+                self._deliver(d, early, packet, time, offset, out)
+                return
         if opened is None and tls13 and d.ok == 0:
             if d.probing and d.probing < MAX_PROBED_RECORDS:
                 # No handshake secret: these are the encrypted handshake records, passed over
@@ -685,6 +699,17 @@ class TlsFlow:
             return
         d.ok += 1
         d.failures = 0
+        self._deliver(d, opened, packet, time, offset, out)
+
+    def _deliver(
+        self,
+        d: _Direction,
+        opened: tuple[int, bytes],
+        packet: int,
+        time: float,
+        offset: int,
+        out: list[tuple[bool, bytes, int, float]],
+    ) -> None:
         inner_type, plaintext = opened
         if inner_type == APPLICATION_DATA:
             if plaintext and (self.pass_http2 or not self.http2):
@@ -694,14 +719,51 @@ class TlsFlow:
         elif inner_type == ALERT:
             self._alert(d, plaintext, packet, offset)
 
+    def _open_early(
+        self, d: _Direction, header: bytes, body: bytes, packet: int, offset: int
+    ) -> tuple[int, bytes] | None:
+        """RFC 8446 2.3: 0-RTT data, under CLIENT_EARLY_TRAFFIC_SECRET, before the client's
+        handshake records. Its suite is the resumed session's, not yet known: the ones whose
+        hash fits the secret's length are tried on the first early record."""
+        if self._side(d) != "client" or self.early_data_offered is False:
+            return None
+        if self._early_cipher is None:
+            cr = self.client_random
+            secrets = self.keylog.get(cr) if self.keylog and cr else None
+            secret = secrets.get("CLIENT_EARLY_TRAFFIC_SECRET") if secrets else None
+            if secret is not None and not self._early_tried:
+                for suite in SUITES.values():
+                    if suite.tls13 and hashlib.new(suite.hash).digest_size == len(secret):
+                        trial = _Cipher.tls13_from_secret(suite, secret)
+                        opened = trial.open(header, body)
+                        if opened is not None:
+                            self._early_cipher = trial
+                            self.early_data_decrypted = True
+                            return opened
+            self._early_tried = True
+            self._note(
+                "tls.early_data",
+                "the client sent 0-RTT early data that is not decrypted"
+                + ("" if secret else " (no CLIENT_EARLY_TRAFFIC_SECRET in the key log)"),
+                packet,
+                d,
+                offset,
+                once=True,
+            )
+            return None
+        opened = self._early_cipher.open(header, body)
+        if opened is None:
+            self._early_cipher.seq -= 1  # not an early record: the key is kept for none
+        return opened
+
     def _failed(self, d: _Direction, packet: int, offset: int, length: int) -> None:
         side = self._side(d) or ("orig" if d.from_orig else "resp")
         if d.ok == 0:
-            if self._side(d) == "client" and self.early_data_offered and self.version == 0x0304:
-                # 0-RTT data sits before the client's handshake records: skipped, not a mismatch.
+            if self._side(d) == "client" and self.early_data_offered and not d.probing:
+                # 0-RTT records the early secret did not open: skipped, not a mismatch.
                 self._note(
                     "tls.early_data",
-                    "the client sent 0-RTT early data; it is not decrypted",
+                    "the client sent 0-RTT early data that is not decrypted",
                     packet,
                     d,
                     offset,

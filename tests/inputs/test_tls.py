@@ -425,3 +425,23 @@ def test_handshake_facts_match_tshark_on_third_party_captures(name: str) -> None
         else:
             assert flow.anomalies == () and "SSLKEYLOGFILE" in info.problem
     assert seen >= 1
+
+
+@needs_tshark
+def test_hello_retry_request_and_0rtt_early_data() -> None:
+    """OpenSSL: a HelloRetryRequest, then a resumed session sending 0-RTT early data."""
+    pcap, keys = files("openssl-tls13-hrr-0rtt")
+    first, second = tlstest.decrypt_file(pcap, KeyLog.from_file(keys))
+    assert first.side(True) == b"first connection\n"
+    assert second.side(True) == b"early data line\nafter the handshake\n"
+    assert second.flow.early_data_decrypted
+    for result in (first, second):
+        assert result.flow.anomalies == ()
+        assert result.side(True) in tlstest.tshark_follow(pcap, keys, result.flow.stream)
+    # Without the early secret the 0-RTT data is reported and the rest still decrypts.
+    lines = [x for x in keys.read_text().splitlines() if "EARLY_TRAFFIC" not in x]
+    _, partial = tlstest.decrypt_file(pcap, KeyLog.from_bytes("\n".join(lines).encode(), "k"))
+    assert partial.side(True) == b"after the handshake\n"
+    (anomaly,) = partial.flow.anomalies
+    assert anomaly.code == "tls.early_data"
+    assert "no CLIENT_EARLY_TRAFFIC_SECRET" in anomaly.detail

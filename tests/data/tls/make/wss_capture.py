@@ -68,6 +68,9 @@ SESSIONS: tuple[Session, ...] = (
     Session("py-tls13-h2alpn", "1.3", alpn=("h2",), messages=(("text", 20),)),
     # Not WebSocket: OpenSSL's s_client sends a KeyUpdate ("K": the server updates too).
     Session("openssl-tls13-keyupdate", "1.3", impl="openssl"),
+    # Not WebSocket: a HelloRetryRequest (server wants P-384, client's key share is X25519),
+    # then a resumed session that sends 0-RTT early data.
+    Session("openssl-tls13-hrr-0rtt", "1.3", impl="openssl-0rtt"),
 )
 
 
@@ -211,6 +214,8 @@ def generate(session: Session, out_dir: Path) -> tuple[Path, Path]:
         try:
             if session.impl == "openssl":
                 openssl_key_update(cert, key, keylog, port)
+            elif session.impl == "openssl-0rtt":
+                openssl_hrr_early_data(cert, key, keylog, port, Path(tmp))
             else:
                 subprocess.run(cmd, env=env, check=True, timeout=60, capture_output=True)
             time.sleep(0.3)  # let the last packets reach dumpcap
@@ -265,6 +270,77 @@ def openssl_key_update(cert: Path, key: Path, keylog: Path, port: int) -> None:
             client.stdin.flush()
         client.stdin.close()
         client.wait(timeout=10)
+    finally:
+        if server.stdin is not None:
+            server.stdin.close()
+        try:
+            server.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
+
+def _s_client(args: list[str], lines: list[bytes]) -> None:
+    client = subprocess.Popen(
+        ["openssl", "s_client", *args],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    assert client.stdin is not None
+    for line in lines:
+        time.sleep(0.3)
+        client.stdin.write(line)
+        client.stdin.flush()
+    time.sleep(0.3)
+    client.stdin.close()  # EOF: s_client closes the connection
+    client.wait(timeout=10)
+
+
+def openssl_hrr_early_data(cert: Path, key: Path, keylog: Path, port: int, tmp: Path) -> None:
+    """Two connections to one s_server: the first gets a HelloRetryRequest and a session
+    ticket; the second resumes it and sends 0-RTT early data (``-early_data``)."""
+    server = subprocess.Popen(
+        [
+            "openssl",
+            "s_server",
+            "-accept",
+            str(port),
+            "-cert",
+            str(cert),
+            "-key",
+            str(key),
+            "-tls1_3",
+            "-early_data",
+            "-groups",
+            "P-384",
+            "-naccept",
+            "2",
+        ],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    session, early = tmp / "session.pem", tmp / "early.txt"
+    early.write_bytes(b"early data line\n")
+    common = [
+        "-connect",
+        f"127.0.0.1:{port}",
+        "-tls1_3",
+        "-servername",
+        "localhost",
+        "-keylogfile",
+        str(keylog),
+    ]
+    try:
+        time.sleep(0.5)
+        _s_client(
+            [*common, "-groups", "X25519:P-384", "-sess_out", str(session)], [b"first connection\n"]
+        )
+        _s_client(
+            [*common, "-groups", "P-384", "-sess_in", str(session), "-early_data", str(early)],
+            [b"after the handshake\n"],
+        )
     finally:
         if server.stdin is not None:
             server.stdin.close()
