@@ -66,7 +66,11 @@ class FrameHeader(NamedTuple):
 
 
 class RawFrame(NamedTuple):
-    """A frame as read from the stream, payload still masked."""
+    """A frame as read from the stream, payload still masked.
+
+    Built with ``_new(RawFrame, (...))`` on the hot path: it skips the argument binding of
+    the generated ``__new__`` (0.12 us against 0.32 us per record on CPython 3.11).
+    """
 
     fin: bool
     rsv: int
@@ -79,6 +83,9 @@ class RawFrame(NamedTuple):
     time: float  # time of the packet that completed the frame
     last_packet: int  # packet holding the last byte
     flags: int  # NON_MINIMAL | LENGTH_TOP_BIT | SKIPPED | GAP
+
+
+_new = tuple.__new__
 
 
 def parse_header(data: bytes, pos: int = 0) -> FrameHeader | None:
@@ -121,15 +128,32 @@ def parse_header(data: bytes, pos: int = 0) -> FrameHeader | None:
     )
 
 
+# Below this size one big-integer XOR is fastest; above it numpy's vectorised XOR is
+# (measured on CPython 3.11: 60 B 0.38 us vs 1.26 us; 1 KiB 2.3 us vs 1.4 us; 64 KiB
+# 119 us vs 8 us; a per-byte loop is 100 times slower than either).
+_NUMPY_FROM = 512
+
+
 def unmask(payload: bytes, mask: bytes) -> bytes:
-    """XOR ``payload`` with the 4-byte ``mask`` (RFC 6455 5.3), as one big-integer XOR."""
+    """XOR ``payload`` with the 4-byte ``mask`` (RFC 6455 5.3), never byte by byte."""
     n = len(payload)
     if n == 0:
         return b""
+    if n >= _NUMPY_FROM:
+        return _unmask_numpy(payload, mask)
     key = mask * ((n >> 2) + 1)
     if len(key) != n:
         key = key[:n]
     return (int.from_bytes(payload, "little") ^ int.from_bytes(key, "little")).to_bytes(n, "little")
+
+
+def _unmask_numpy(payload: bytes, mask: bytes) -> bytes:
+    import numpy as np  # a pandas dependency; imported only when a large payload needs it
+
+    n = len(payload)
+    data = np.frombuffer(payload, np.uint8)
+    key = np.frombuffer(mask * ((n >> 2) + 1), np.uint8, n)
+    return bytes(np.bitwise_xor(data, key).tobytes())
 
 
 def header_problems(fin: bool, opcode: int, length: int, flags: int) -> list[tuple[str, str]]:
@@ -255,18 +279,21 @@ class FrameReader:
             parts = self._parts
             payload = b"".join(parts) if parts is not None else None
             out.append(
-                RawFrame(
-                    hdr.fin,
-                    hdr.rsv,
-                    hdr.opcode,
-                    hdr.mask,
-                    hdr.length,
-                    payload,
-                    self._packet,
-                    self._frame_offset,
-                    time,
-                    packet,
-                    self._flags,
+                _new(
+                    RawFrame,
+                    (
+                        hdr.fin,
+                        hdr.rsv,
+                        hdr.opcode,
+                        hdr.mask,
+                        hdr.length,
+                        payload,
+                        self._packet,
+                        self._frame_offset,
+                        time,
+                        packet,
+                        self._flags,
+                    ),
                 )
             )
             self._hdr = None
@@ -288,28 +315,45 @@ class FrameReader:
                 break
             b1 = data[pos + 1]
             length = b1 & 0x7F
-            if length < 126 and not b1 & 0x80 and avail >= 2 + length and length <= limit:
-                # Fast path: short unmasked frame entirely in this chunk.
-                b0 = data[pos]
-                end = pos + 2 + length
-                out.append(
-                    RawFrame(
-                        b0 >= 0x80,
-                        (b0 >> 4) & 7,
-                        b0 & 0x0F,
-                        None,
-                        length,
-                        data[pos + 2 : end],
-                        head_packet,
-                        base + pos,
-                        time,
-                        packet,
-                        0,
+            hl = 2
+            if length >= 126:
+                if length == 126 and avail >= 4:
+                    length = (data[pos + 2] << 8) | data[pos + 3]
+                    hl = 4 if length >= 126 else 0  # non-minimal: leave it to parse_header
+                else:
+                    hl = 0  # 64-bit length, or incomplete: parse_header decides
+            if hl and length <= limit:
+                # Fast path: a frame with a 7- or 16-bit length entirely in this chunk.
+                if b1 & 0x80:
+                    start = pos + hl + 4
+                    mask: bytes | None = data[pos + hl : start]
+                else:
+                    start = pos + hl
+                    mask = None
+                end = start + length
+                if end <= n:
+                    b0 = data[pos]
+                    out.append(
+                        _new(
+                            RawFrame,
+                            (
+                                b0 >= 0x80,
+                                (b0 >> 4) & 7,
+                                b0 & 0x0F,
+                                mask,
+                                length,
+                                data[start:end],
+                                head_packet,
+                                base + pos,
+                                time,
+                                packet,
+                                0,
+                            ),
+                        )
                     )
-                )
-                pos = end
-                head_packet = packet
-                continue
+                    pos = end
+                    head_packet = packet
+                    continue
             h = parse_header(data, pos)
             if h is None:
                 break
@@ -318,18 +362,21 @@ class FrameReader:
             fpacket = head_packet
             if end <= n and h.length <= limit:
                 out.append(
-                    RawFrame(
-                        h.fin,
-                        h.rsv,
-                        h.opcode,
-                        h.mask,
-                        h.length,
-                        data[start:end],
-                        fpacket,
-                        base + pos,
-                        time,
-                        packet,
-                        h.flags,
+                    _new(
+                        RawFrame,
+                        (
+                            h.fin,
+                            h.rsv,
+                            h.opcode,
+                            h.mask,
+                            h.length,
+                            data[start:end],
+                            fpacket,
+                            base + pos,
+                            time,
+                            packet,
+                            h.flags,
+                        ),
                     )
                 )
                 pos = end
@@ -353,18 +400,21 @@ class FrameReader:
             if self._need == 0:
                 # Only possible for a skipped frame ending exactly here.
                 out.append(
-                    RawFrame(
-                        h.fin,
-                        h.rsv,
-                        h.opcode,
-                        h.mask,
-                        h.length,
-                        None,
-                        fpacket,
-                        self._frame_offset,
-                        time,
-                        packet,
-                        self._flags,
+                    _new(
+                        RawFrame,
+                        (
+                            h.fin,
+                            h.rsv,
+                            h.opcode,
+                            h.mask,
+                            h.length,
+                            None,
+                            fpacket,
+                            self._frame_offset,
+                            time,
+                            packet,
+                            self._flags,
+                        ),
                     )
                 )
                 self._hdr = None

@@ -44,6 +44,8 @@ from analyzer.protocol.frames import (
 from analyzer.session.build import CloseSeen
 from analyzer.session.model import Anomaly, Frame, Location, Message, Side
 
+_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (see frames)
+
 # An anomaly code is recorded at most this many times per connection: a client that never
 # masks would otherwise make one record per frame. One limit.anomalies record says so.
 MAX_PER_CODE: Final = 100
@@ -76,6 +78,7 @@ class _Side:
 
     __slots__ = (
         "name",
+        "is_client",
         "closed",
         "open",
         "m_opcode",
@@ -97,6 +100,7 @@ class _Side:
 
     def __init__(self, name: Side) -> None:
         self.name: Side = name
+        self.is_client = name == "client"
         self.closed = False  # this side sent a close frame
         self.open = False  # a data message is being assembled
         self.m_opcode = 0
@@ -228,7 +232,14 @@ class WebSocketStream:
         name = s.name
         index = self.frame_count
         self.frame_count = index + 1
-        self._check_header(s, rf)
+        if (
+            rsv
+            or _f
+            or (mask is None) is s.is_client
+            or (opcode > 2 and (opcode > 10 or length > 125 or not fin))
+            or 2 < opcode < 8
+        ):
+            self._check_header(s, rf)
         close_code: int | None = None
         close_reason: str | None = None
         if opcode == 1 or opcode == 2:
@@ -278,20 +289,23 @@ class WebSocketStream:
             close_code, close_reason = self._close(s, rf, index)
         if index < self._cap:
             self.frames.append(
-                Frame(
-                    index,
-                    name,
-                    time,
-                    fin,
-                    rsv,
-                    opcode,
-                    mask is not None,
-                    length,
-                    packet,
-                    offset,
-                    close_code,
-                    close_reason,
-                    last_packet if last_packet != packet else None,
+                _new(
+                    Frame,
+                    (
+                        index,
+                        name,
+                        time,
+                        fin,
+                        rsv,
+                        opcode,
+                        mask is not None,
+                        length,
+                        packet,
+                        offset,
+                        close_code,
+                        close_reason,
+                        last_packet if last_packet != packet else None,
+                    ),
                 )
             )
         elif index == self._cap:
@@ -506,22 +520,32 @@ class WebSocketStream:
         else:
             head = payload[: self._preview] if len(payload) > self._preview else payload
             preview = unmask(head, rf.mask) if rf.mask is not None else head
-        self._record(
-            Message(
-                self.message_total,
-                s.name,
-                rf.time,
-                opcode,
-                rf.length,
-                preview,
-                False,
-                1,
-                rf.packet,
-                None,
-                None,
-                index,
+        name = s.name
+        total = self.message_total
+        self.message_total = total + 1
+        self.message_count[name] += 1
+        if total < self._cap:
+            self.messages.append(
+                _new(
+                    Message,
+                    (
+                        total,
+                        name,
+                        rf.time,
+                        opcode,
+                        rf.length,
+                        preview,
+                        False,
+                        1,
+                        rf.packet,
+                        None,
+                        None,
+                        index,
+                    ),
+                )
             )
-        )
+        elif total == self._cap:
+            self._over_cap(name, rf.packet)
 
     def _bad_utf8(self, name: Side, packet: int, where: int, data: bytes) -> None:
         # RFC 6455 8.1: "When an endpoint is to interpret a byte stream as UTF-8 but finds
@@ -653,19 +677,22 @@ class WebSocketStream:
         s.open = False
         failed_inflate = s.m_compressed and not s.m_known and not s.m_bomb
         self._record(
-            Message(
-                self.message_total,
-                s.name,
-                time,
-                s.m_opcode,
-                s.m_wire if failed_inflate else s.m_size,
-                None if failed_inflate else s.m_preview,
-                s.m_compressed,
-                s.m_frames,
-                s.m_packet,
-                None,
-                None,
-                s.m_frame_index,
+            _new(
+                Message,
+                (
+                    self.message_total,
+                    s.name,
+                    time,
+                    s.m_opcode,
+                    s.m_wire if failed_inflate else s.m_size,
+                    None if failed_inflate else s.m_preview,
+                    s.m_compressed,
+                    s.m_frames,
+                    s.m_packet,
+                    None,
+                    None,
+                    s.m_frame_index,
+                ),
             )
         )
 
@@ -676,13 +703,16 @@ class WebSocketStream:
         if total < self._cap:
             self.messages.append(m)
         elif total == self._cap:
-            self.anomaly(
-                A.LIMIT_MESSAGES,
-                f"expected at most {self._cap} messages recorded per connection; later "
-                "messages are counted but not recorded",
-                m.side,
-                m.packet,
-            )
+            self._over_cap(m.side, m.packet)
+
+    def _over_cap(self, name: Side, packet: int | None) -> None:
+        self.anomaly(
+            A.LIMIT_MESSAGES,
+            f"expected at most {self._cap} messages recorded per connection; later "
+            "messages are counted but not recorded",
+            name,
+            packet,
+        )
 
 
 __all__ = ["GAP", "WebSocketStream", "close_code_problem"]
