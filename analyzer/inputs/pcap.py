@@ -29,7 +29,6 @@ pcapng Decryption Secrets Blocks are kept (``secrets``: TLS key log text) for th
 
 from __future__ import annotations
 
-import gzip
 import struct
 import zlib
 from collections.abc import Iterator
@@ -109,12 +108,48 @@ class _Interface:
         self.fast = FAST_L2.get(linktype, (-1, -1))
 
 
-def _open(path: Path) -> BinaryIO:
+class _Gunzip:
+    """Reads a gzip file (any number of members) as a stream. Unlike ``gzip.open``, a file
+    cut short gives every byte that can be decompressed, then ``truncated`` is set."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.inflater = zlib.decompressobj(wbits=31)
+        self.out = b""
+        self.truncated = False
+        self.done = False
+
+    def read(self, n: int) -> bytes:
+        while len(self.out) < n and not self.done:
+            chunk = self.raw.read(CHUNK)
+            if not chunk:
+                self.done = True
+                self.truncated = not self.inflater.eof
+                self.out += self.inflater.flush()
+                break
+            while chunk:
+                self.out += self.inflater.decompress(chunk)
+                if self.inflater.eof:  # next member, if any
+                    chunk = self.inflater.unused_data
+                    self.inflater = zlib.decompressobj(wbits=31)
+                    if not chunk.startswith(GZIP_MAGIC):
+                        chunk = b""  # trailing garbage after the last member
+                        self.done = True
+                else:
+                    chunk = b""
+        data, self.out = self.out[:n], self.out[n:]
+        return data
+
+    def close(self) -> None:
+        self.raw.close()
+
+
+def _open(path: Path) -> BinaryIO | _Gunzip:
     try:
         f: BinaryIO = path.open("rb")
         if f.read(2) == GZIP_MAGIC:
-            f.close()
-            return gzip.open(path, "rb")  # type: ignore[return-value]
+            f.seek(0)
+            return _Gunzip(f)
         f.seek(0)
         return f
     except OSError as exc:
@@ -138,7 +173,7 @@ class PacketReader:
         self.snapped = 0  # packets whose TCP payload the snapshot length cut
         self.anomaly_counts: dict[str, int] = {}
         self._anomalies: list[Anomaly] = []
-        self._f: BinaryIO | None = None
+        self._stream_cut = ""  # why the compressed stream stopped early, if it did
 
     # -- anomalies -------------------------------------------------------------------------
 
@@ -171,7 +206,10 @@ class PacketReader:
                 PCAP_MAGIC_NS,
             ):
                 self.format = "pcap"
-                return self._pcap(f, head)  # the generator closes the file
+                rest = self._read(f, 20)
+                if len(rest) < 20:
+                    raise InputError("pcap file header is cut short (24 bytes expected)", self.path)
+                return self._pcap(f, head + rest)  # the generator closes the file
             if magic_le == PCAPNG_SHB:
                 self.format = "pcapng"
                 return self._pcapng(f, head)
@@ -180,28 +218,29 @@ class PacketReader:
             f.close()
             raise
 
-    def _read(self, f: BinaryIO, n: int) -> bytes:
+    def _read(self, f: BinaryIO | _Gunzip, n: int) -> bytes:
         try:
-            return f.read(n)
-        except (EOFError, zlib.error, gzip.BadGzipFile):
-            # A gzip stream cut short or corrupt: read what was there.
-            self._cut("the gzip stream ends early or is corrupt")
+            data = f.read(n)
+        except zlib.error:
+            self._stream_cut = "the gzip data is corrupt"
             return b""
         except OSError as exc:
             raise InputError(f"read error ({exc})", self.path) from None
+        if len(data) < n and isinstance(f, _Gunzip) and f.truncated:
+            # Whatever could be decompressed is read; noted when the reading stops.
+            self._stream_cut = "the gzip stream ends early"
+        return data
 
-    def _cut(self, why: str) -> None:
+    def _cut(self, why: str, number: int) -> None:
         if not self.truncated:
             self.truncated = True
             self.note(
                 "capture.truncated",
-                f"{why} after packet {self.packets}: the rest of the file is missing",
+                f"{why} after packet {number}: the rest of the file is missing",
             )
 
-    def _pcap(self, f: BinaryIO, head: bytes) -> Iterator[Segment]:
-        rest = self._read(f, 20)
-        if len(rest) < 20:
-            raise InputError("pcap file header is cut short (24 bytes expected)", self.path)
+    def _pcap(self, f: BinaryIO | _Gunzip, header: bytes) -> Iterator[Segment]:
+        head, rest = header[:4], header[4:]
         endian = "<" if int.from_bytes(head, "little") in (PCAP_MAGIC_US, PCAP_MAGIC_NS) else ">"
         magic = struct.unpack(endian + "I", head)[0]
         divisor = 1_000_000_000 if magic == PCAP_MAGIC_NS else 1_000_000
@@ -225,7 +264,7 @@ class PacketReader:
                     pos, blen = 0, len(buf)
                     if blen < 16:
                         if blen:
-                            self._cut("the last record header is cut short")
+                            self._cut("the last record header is cut short", number)
                         return
                 sec, frac, caplen, _wirelen = unpack(buf, pos)
                 end = pos + 16 + caplen
@@ -240,7 +279,7 @@ class PacketReader:
                     end = 16 + caplen
                     if end > blen:
                         self.packets = number
-                        self._cut("the last record is cut short")
+                        self._cut("the last record is cut short", number)
                         return
                 number += 1
                 # Fast path: IPv4 without options or fragmentation, carrying TCP, whole.
@@ -283,8 +322,10 @@ class PacketReader:
         finally:
             self.packets = number
             f.close()
+            if self._stream_cut:
+                self._cut(self._stream_cut, number)
 
-    def _pcapng(self, f: BinaryIO, head: bytes) -> Iterator[Segment]:
+    def _pcapng(self, f: BinaryIO | _Gunzip, head: bytes) -> Iterator[Segment]:
         read = self._read
         buf = head + read(f, CHUNK)
         pos = 0
@@ -302,7 +343,7 @@ class PacketReader:
                     pos, blen = 0, len(buf)
                     if blen < 12:
                         if blen:
-                            self._cut("the last block header is cut short")
+                            self._cut("the last block header is cut short", number)
                         return
                 btype = u32(buf, pos)[0]
                 if btype == PCAPNG_SHB:
@@ -338,7 +379,7 @@ class PacketReader:
                     end = blocklen
                     if end > blen:
                         self.packets = number
-                        self._cut("the last block is cut short")
+                        self._cut("the last block is cut short", number)
                         return
                 if btype == BT_EPB:
                     ifid, ts_hi, ts_lo, caplen, _wirelen = epb(buf, pos + 8)
@@ -409,6 +450,8 @@ class PacketReader:
         finally:
             self.packets = number
             f.close()
+            if self._stream_cut:
+                self._cut(self._stream_cut, number)
 
     def _other_packet(
         self,
