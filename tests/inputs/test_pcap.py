@@ -123,7 +123,9 @@ def test_nanosecond_pcap_written_by_editcap(tmp_path: Path, original: Capture) -
     assert ns.read_bytes()[:4] == b"\x4d\x3c\xb2\xa1"
     cap = read_packet_capture(ns)
     assert summary(cap) == summary(original)
-    for a, b in zip(cap.connections[0].frames or (), original.connections[0].frames or ()):
+    for a, b in zip(
+        cap.connections[0].frames or (), original.connections[0].frames or (), strict=True
+    ):
         assert a.time == pytest.approx(b.time, abs=1e-6)
 
 
@@ -283,7 +285,9 @@ def test_ipv6_fragment_is_an_anomaly(tmp_path: Path) -> None:
     hdr[6] = 44
     hdr[4:6] = struct.pack("!H", len(f8) - 54 + 8)
     frames[7] = f8[:14] + bytes(hdr) + frag + f8[54:]
-    path = write_pcap(tmp_path / "v6f.pcap", [(t, f) for (t, _), f in zip(records, frames)], 1)
+    path = write_pcap(
+        tmp_path / "v6f.pcap", [(t, f) for (t, _), f in zip(records, frames, strict=True)], 1
+    )
     cap = read_packet_capture(path)
     frag_anomalies = [a for a in cap.anomalies if a.code == "ip.fragment"]
     assert len(frag_anomalies) == 1 and frag_anomalies[0].location is not None
@@ -299,7 +303,9 @@ def test_ipv4_fragment_is_an_anomaly_and_skipped(tmp_path: Path) -> None:
     frames = [bytearray(f) for _, f in records]
     frames[7][14 + 6] |= 0x20  # More Fragments on packet 8 (the server's ping)
     path = write_pcap(
-        tmp_path / "frag.pcap", [(t, bytes(f)) for (t, _), f in zip(records, frames)], 1
+        tmp_path / "frag.pcap",
+        [(t, bytes(f)) for (t, _), f in zip(records, frames, strict=True)],
+        1,
     )
     cap = read_packet_capture(path)
     assert [(a.code, a.location and a.location.packet) for a in cap.anomalies] == [
