@@ -89,9 +89,9 @@ def run(name: str, make: Callable[[int], tuple[bytes, list[tuple[bool, bytes]]]]
         best = min(best, time.perf_counter() - t0)
         r = p.result()
         assert r is not None and not r.anomalies, r.anomalies[:3]
-    print(
-        f"{name:32s} {count:>8d} frames  {best / count * 1e6:6.2f} us/frame  {count / best / 1e3:7.0f}k frames/s"
-    )
+    per = best / count * 1e6
+    rate = count / best / 1e3
+    print(f"{name:32s} {count:>8d} frames  {per:6.2f} us/frame  {rate:7.0f}k frames/s")
 
 
 def main() -> None:
