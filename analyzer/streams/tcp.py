@@ -93,6 +93,7 @@ class TcpFlow:
         "anomalies",
         "anomaly_counts",
         "finished",
+        "dropped",
     )
 
     def __init__(self, stream: int, key: bytes, packet: int, time: float) -> None:
@@ -104,7 +105,9 @@ class TcpFlow:
         self.first_time = time
         self.last_packet = packet
         self.last_time = time
-        self.mark = packet  # eviction: last packet number at which it was given a chance
+        # Eviction (second chance): a flow seen after ``mark`` is spared once. A new flow
+        # counts as seen.
+        self.mark = packet - 1
         self.sink: ByteSink | None = None
         self.end: str | None = None  # "fin" or "rst", whichever came first
         self.end_time: float | None = None
@@ -112,6 +115,7 @@ class TcpFlow:
         self.anomalies: list[TcpAnomaly] = []
         self.anomaly_counts: dict[str, int] = {}
         self.finished = False
+        self.dropped = False  # its sink lost interest: nothing more is fed
 
     def note(self, code: str, detail: str, packet: int, from_orig: bool) -> None:
         """Record a TCP anomaly; the builder adds the location once it knows the client."""
@@ -256,6 +260,7 @@ class TcpTracker:
     def _drop(self, flow: TcpFlow) -> None:
         """The sink is not interested: forget the flow now."""
         flow.finished = True
+        flow.dropped = True
         flow.sink = None
         self.dropped += 1
         self._forget(flow)
@@ -264,6 +269,8 @@ class TcpTracker:
         if flow.finished:
             return
         flow.finished = True
+        if flow.sink is None and (flow.orig.pending or flow.resp.pending):
+            self._sink(flow)  # all its bytes were held behind a hole
         for half in (flow.orig, flow.resp):
             self._flush(half, flow.last_packet, flow.last_time)
         self._forget(flow)
@@ -391,7 +398,7 @@ class TcpTracker:
             half.held -= len(data)
             half.delivered += len(data)
             half.nxt = (half.nxt + len(data)) & MASK32
-            if flow.finished and flow.sink is None:
+            if flow.dropped:
                 continue
             sink = flow.sink if flow.sink is not None else self._sink(flow)
             sink.data(half.from_orig, data, p, t)
@@ -413,7 +420,7 @@ class TcpTracker:
         flow = half.flow
         half.delivered = upto
         half.nxt = (half.nxt + length) & MASK32
-        if flow.sink is None and flow.finished:
+        if flow.dropped:
             return
         sink = flow.sink if flow.sink is not None else self._sink(flow)
         sink.gap(half.from_orig, length, number, time)

@@ -13,10 +13,13 @@ import gzip
 import shutil
 import struct
 import subprocess
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from analyzer.errors import InputError
 from analyzer.inputs.pcap import PacketReader, key_endpoints, reverse_key
@@ -499,3 +502,33 @@ def test_reverse_key() -> None:
     key = bytes([10, 0, 0, 1, 10, 0, 0, 2, 0x1F, 0x90, 0x00, 0x50])
     assert key_endpoints(reverse_key(key)) == ("10.0.0.2:80", "10.0.0.1:8080")
     assert reverse_key(reverse_key(key)) == key
+
+
+# -- any bytes ------------------------------------------------------------------------------
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data())
+def test_damaged_bytes_give_a_capture_or_an_input_error(data: st.DataObject) -> None:
+    """Flip, cut or insert bytes anywhere in real pcap and pcapng files: the result is a
+    capture (with anomalies) or an InputError, never another exception."""
+    source = data.draw(st.sampled_from([ORIGINAL, SLL_ORIGINAL]))
+    raw = bytearray(source.read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        pos = data.draw(st.integers(0, len(raw) - 1))
+        action = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        if action == "flip":
+            raw[pos] = data.draw(st.integers(0, 255))
+        elif action == "cut":
+            del raw[pos : pos + data.draw(st.integers(1, 64))]
+        else:
+            raw[pos:pos] = data.draw(st.binary(min_size=1, max_size=32))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "damaged.pcap"
+        path.write_bytes(bytes(raw))
+        try:
+            cap = read_packet_capture(path)
+        except InputError as exc:
+            assert "\n" not in str(exc)
+        else:
+            assert cap.packets is not None
