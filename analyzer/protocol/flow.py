@@ -24,9 +24,11 @@ anything else (TLS, SSH, ...)    STOPPED      ``interested`` False
 
 HTTP mode stops (``interested`` False) when a response ends the connection (``Connection:
 close``, a body that runs to the end, HTTP/1.0 without keep-alive), when the bytes stop
-being HTTP/1.x, after a 101 to another protocol, or after ``MAX_PLAIN_EXCHANGES``
-exchanges with no WebSocket upgrade. A rejected upgrade (400, 401, 403, 426, ...) fills
-``response`` and following goes on: a client may retry on the same connection. Bytes the
+being HTTP/1.x, after a 101 to another protocol, after ``MAX_PLAIN_EXCHANGES`` exchanges
+with no WebSocket upgrade, or after a plain response whose body is chunked or longer than
+``MAX_PLAIN_BODY`` (a download: the caller should not reassemble it for nothing). A
+rejected upgrade (400, 401, 403, 426, ...) fills ``response`` and following goes on: a
+client may retry on the same connection. Bytes the
 client sends after its upgrade request are held until the answer: frames if it is a 101,
 the next request otherwise. Bytes after the 101 head, in the same segment or not, are the
 server's first frames.
@@ -94,6 +96,8 @@ from analyzer.session.model import (
 # Browsers open a fresh connection for WebSocket; a reverse proxy reusing an upstream
 # keep-alive connection is the case this serves, and it upgrades early.
 MAX_PLAIN_EXCHANGES: Final = 8
+# A plain (non-upgrade) response body longer than this, or chunked, ends the following.
+MAX_PLAIN_BODY: Final = 64 * 1024
 # Bytes of each direction the heuristic may look at before deciding.
 HEURISTIC_MAX_BYTES: Final = 64 * 1024
 # Complete frames one direction alone must show for the heuristic to accept the flow.
@@ -448,6 +452,23 @@ class FlowParser:
             self._resp_skip = skip
         return chunk if chunk else None
 
+    def _skip_buffered(self, d: int) -> None:
+        """Skip the body that starts at the front of the buffered bytes of ``d``."""
+        buf = self._bufs[d]
+        pieces = buf.pieces
+        buf.data = bytearray()
+        buf.pieces = []
+        for chunk, packet, time in pieces:
+            if self._mode != _HTTP:
+                return
+            rest = (
+                self._skip(d, chunk)
+                if (self._req_skip if d == self._client else self._resp_skip)
+                else chunk
+            )
+            if rest is not None:
+                buf.add(rest, packet, time)
+
     def _begin_body(self, d: int, framing: BodyFraming) -> bool:
         """Start skipping a body; False when it runs to the end of the connection."""
         if framing.kind == "close":
@@ -483,16 +504,7 @@ class FlowParser:
         buf = self._bufs[d]
         while buf.data and self._mode == _HTTP and not self._awaiting_upgrade:
             if self._req_skip:
-                # A body follows a head inside the buffered bytes.
-                pieces = buf.pieces
-                buf.data = bytearray()
-                buf.pieces = []
-                for chunk, packet, time in pieces:
-                    rest = self._skip(d, chunk)
-                    if self._mode != _HTTP:
-                        return
-                    if rest is not None:
-                        buf.add(rest, packet, time)
+                self._skip_buffered(d)
                 continue
             head = parse_request_head(buf.data, self.limits)
             if head is None:
@@ -507,6 +519,13 @@ class FlowParser:
             self._problems(head.problems, "client", packet, buf.base)
             self._pending.append(pending)
             buf.consume(head.size)
+            if not self._begin_body(d, request_body(head)):
+                self._stop()
+                return
+            if self._req_skip and buf.data:
+                self._skip_buffered(d)
+                if self._mode != _HTTP:
+                    return
             if pending.upgrade:
                 self._upgrade = pending
                 self._response = None
@@ -528,9 +547,6 @@ class FlowParser:
                 if self._plain > MAX_PLAIN_EXCHANGES:
                     self._stop()
                     return
-            if not self._begin_body(d, request_body(head)):
-                self._stop()
-                return
 
     def _not_http(self, d: int, head: NotHttp | RequestHead | ResponseHead) -> None:
         if isinstance(head, NotHttp) and head.problem is not None:
@@ -552,15 +568,7 @@ class FlowParser:
         buf.add(chunk, packet, time)
         while buf.data and self._mode == _HTTP:
             if self._resp_skip:
-                pieces = buf.pieces
-                buf.data = bytearray()
-                buf.pieces = []
-                for c, p, t in pieces:
-                    rest = self._skip(d, c)
-                    if self._mode != _HTTP:
-                        return
-                    if rest is not None:
-                        buf.add(rest, p, t)
+                self._skip_buffered(d)
                 continue
             head = parse_response_head(buf.data, self.limits)
             if head is None:
@@ -620,7 +628,13 @@ class FlowParser:
         ):
             self._stop()
             return False
-        if not self._begin_body(d, response_body(head, pending.head.method)):
+        framing = response_body(head, pending.head.method)
+        if not pending.upgrade and (framing.kind == "chunked" or framing.length > MAX_PLAIN_BODY):
+            # A download on a keep-alive connection: an upgrade after it is improbable, and
+            # following it would keep the caller reassembling every byte of the flow.
+            self._stop()
+            return False
+        if not self._begin_body(d, framing):
             self._stop()
             return False
         if pending.upgrade and self._bufs[self._client or 0].data:

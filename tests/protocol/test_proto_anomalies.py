@@ -211,3 +211,21 @@ def test_catalogue_is_complete() -> None:
     assert sorted(names) == sorted(A.CATALOGUE)
     for code, text in A.CATALOGUE.items():
         assert "." in code and text.endswith(".") and "\n" not in text
+
+
+def test_x_webkit_deflate_frame_per_frame_context() -> None:
+    c = zlib.compressobj(wbits=-15)
+    frames = b""
+    texts = [b"per frame compression ", b"per frame compression again", b"!"]
+    for i, t in enumerate(texts):
+        data = (c.compress(t) + c.flush(zlib.Z_SYNC_FLUSH))[:-4]
+        # A fragmented message whose every frame is compressed on its own (RSV1 each).
+        frames += ser(1 if i == 0 else 0, data, rsv=4, fin=i == len(texts) - 1)
+    ext = "Sec-WebSocket-Extensions: x-webkit-deflate-frame\r\n"
+    r = run(server=frames, resp=response(ext))
+    assert codes(r) == []
+    (m,) = r.messages
+    assert m.preview == b"".join(texts) and m.compressed and m.frames == 3
+    ext = "Sec-WebSocket-Extensions: x-webkit-deflate-frame; no_context_takeover\r\n"
+    r = run(server=frames, resp=response(ext))
+    assert codes(r) == [A.INFLATE_FAILED]  # frames 2 and 3 refer to frame 1's window

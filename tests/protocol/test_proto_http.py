@@ -89,9 +89,9 @@ def _flow(chunks: list[tuple[bool, bytes]]) -> FlowParser:
 
 def test_keep_alive_requests_before_upgrade() -> None:
     get = b"GET /index.html HTTP/1.1\r\nHost: h\r\n\r\n"
-    post = b"POST /form HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nab"
+    post = request("Content-Length: 5\r\n") + b"ab"
     ok = b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789"
-    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
+    chunked = b"HTTP/1.1 401 No\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n0\r\n\r\n"
     p = _flow(
         [
             (True, get),
@@ -110,6 +110,7 @@ def test_keep_alive_requests_before_upgrade() -> None:
     assert r is not None and r.request is not None and r.request.target == "/ws"
     assert r.request.location is not None and r.request.location.packet == 7
     assert r.request.location.offset == len(get) + len(post) + 3
+    assert r.request.headers.get("Content-Length") is None
     assert [m.preview for m in r.messages] == [b"first", b"hello"]
     assert r.frames[0].offset == len(ok) + len(chunked) + len(response())
     assert r.anomalies == ()
@@ -206,6 +207,15 @@ def test_not_websocket_flows_stop_early() -> None:
         p = _flow(chunks)  # type: ignore[arg-type]
         assert not p.interested, chunks
         assert p.result() is None
+
+
+def test_downloads_stop_following() -> None:
+    for resp in (
+        b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n",
+    ):
+        p = _flow([(True, b"GET /big HTTP/1.1\r\nHost: h\r\n\r\n"), (False, resp)])
+        assert not p.interested and p.result() is None
 
 
 def test_too_many_plain_exchanges() -> None:

@@ -195,3 +195,36 @@ def test_message_record_limit(limit: int) -> None:
     assert len(result.messages) == limit
     assert result.message_count == {"client": 7, "server": 7}
     assert [a.code for a in result.anomalies].count("limit.messages") == 1
+
+
+def test_deflate_fragmented_messages_with_pings() -> None:
+    parts = ["first fragment " * 20, "second fragment " * 20, "third " * 50]
+
+    async def server(ws: Any, rec: Recording) -> None:
+        rec.server_received.append(await ws.recv())
+
+        async def fragments() -> Any:
+            for i, p in enumerate(parts):
+                if i:
+                    await ws.ping(f"p{i}")
+                yield p
+
+        await ws.send(fragments())
+        await ws.close(4000, "app done")
+
+    async def client(ws: Any, rec: Recording) -> None:
+        await ws.send([b"\x00" * 3000, b"\x01" * 3000])
+        rec.client_received.append(await ws.recv())
+        await ws.wait_closed()
+
+    rec = run_session(server, client)
+    result = feed(rec.chunks, split=7)
+    assert result.anomalies == ()
+    client_msg, server_msg = result.messages
+    assert (client_msg.size, client_msg.compressed) == (6000, True)
+    assert client_msg.preview == (b"\x00" * 3000 + b"\x01" * 3000)[:4096]
+    assert server_msg.preview == "".join(parts).encode() == rec.client_received[0].encode()  # type: ignore[union-attr]
+    assert server_msg.frames == 4 and server_msg.compressed
+    server_data = [f for f in result.frames if f.side == "server" and f.opcode in (0, 1)]
+    assert [f.rsv for f in server_data] == [4, 0, 0, 0]  # RSV1 on the first fragment only
+    assert [(c.side, c.code, c.reason) for c in result.closes][0] == ("server", 4000, "app done")
