@@ -161,42 +161,57 @@ def _terminate(executor: ProcessPoolExecutor) -> None:
         p.join(5)
 
 
-DIED = (
-    "the worker process died while this capture was being analyzed (out of memory? it, or "
-    "a capture analyzed beside it, may be too large); run again to retry"
-)
+DIED = "the worker process died while analyzing this capture (out of memory?); run again to retry"
+
+
+def _run_alone(task: Task, config: BatchConfig, fp: str) -> CaptureResult:
+    """One capture in a pool of its own: if its worker dies, we know which capture did it."""
+    executor = ProcessPoolExecutor(max_workers=1, initializer=_pool_init)
+    try:
+        result = executor.submit(process, task, config, fp).result()
+    except BrokenProcessPool:
+        result = failed_unrun(task, fp, DIED)
+        write_state(Path(config.outdir), result)
+    except BaseException:
+        _terminate(executor)
+        raise
+    executor.shutdown(wait=True)
+    return result
 
 
 def _run_pool(
     tasks: Sequence[Task], config: BatchConfig, fp: str, jobs: int, on_result: OnResult
 ) -> None:
+    """Up to ``4 * jobs`` captures in flight. When a worker dies (the OS killed it, say),
+    the pool is broken and every capture in flight fails with it: those are then run one
+    at a time, each in a pool of its own, so that only the culprit is recorded as failed;
+    the rest of the queue goes on in a fresh pool."""
     queue: Iterator[Task] = iter(tasks)
     window = jobs * 4
+    suspects: list[Task] = []
     while True:
+        for task in suspects:
+            on_result(_run_alone(task, config, fp))
+        suspects = []
         executor = ProcessPoolExecutor(max_workers=jobs, initializer=_pool_init)
         pending: dict[Future[CaptureResult], Task] = {}
-        broken = False
         try:
             for task in queue:
                 pending[executor.submit(process, task, config, fp)] = task
                 if len(pending) >= window:
                     break
-            while pending:
+            while pending and not suspects:
                 finished, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for future in finished:
                     task = pending.pop(future)
                     try:
                         result = future.result()
                     except BrokenProcessPool:
-                        broken = True
-                        result = failed_unrun(task, fp, DIED)
-                        write_state(Path(config.outdir), result)
+                        suspects.append(task)
+                        continue
                     on_result(result)
-                if broken:
-                    for task in pending.values():
-                        result = failed_unrun(task, fp, DIED)
-                        write_state(Path(config.outdir), result)
-                        on_result(result)
+                if suspects:
+                    suspects.extend(pending.values())
                     pending.clear()
                     break
                 for task in queue:
@@ -206,9 +221,9 @@ def _run_pool(
         except BaseException:
             _terminate(executor)
             raise
-        if broken:
+        if suspects:
             _terminate(executor)
-            continue  # a fresh pool for the rest of the queue
+            continue
         executor.shutdown(wait=True)
         return
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 import pytest
@@ -148,3 +149,41 @@ def test_ctrl_c_on_the_real_command(tmp_path: Path) -> None:
     assert 5 <= len(done) < 1500
     assert all(p.suffix == ".json" and read_state(p) is not None for p in done)
     assert len(pd.read_csv(out / "captures.csv")) == len(done)
+
+
+@needs_render
+def test_a_worker_killed_by_the_os_fails_only_its_capture(
+    har_corpus: Corpus, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As when the OOM killer ends a worker: the pool breaks, the batch goes on, only the
+    capture that killed its worker is recorded as failed, and a re-run retries it."""
+    import analyzer.batch_work as work
+
+    victim = har_corpus.good[2]
+    real_process = work.process
+
+    def process(task: Any, config: Any, fp: str) -> Any:
+        if task.display == str(victim) and not os.environ.get("LET_IT_LIVE"):
+            os.kill(os.getpid(), signal.SIGKILL)
+        return real_process(task, config, fp)
+
+    # Workers are forked: they see the patched function under its module's name.
+    process.__module__, process.__qualname__ = work.__name__, "process"
+    monkeypatch.setattr(work, "process", process)
+    monkeypatch.setattr(batch_module, "process", process)
+    out = tmp_path / "out"
+    outcome = run_batch([str(har_corpus.root)], out, jobs=2, progress_stream=io.StringIO())
+    assert not outcome.interrupted
+    by_input = {r.input: r for r in outcome.results}
+    died = by_input[str(victim)]
+    assert died.status == "failed" and died.retry
+    assert died.error is not None and "worker process died" in died.error
+    for path in har_corpus.good:
+        if path != victim:
+            assert by_input[str(path)].status == "done", path
+    assert multiprocessing.active_children() == []
+
+    monkeypatch.setenv("LET_IT_LIVE", "1")
+    again = run_batch([str(har_corpus.root)], out, jobs=2, progress_stream=io.StringIO())
+    assert again.ran == 1
+    assert {r.input: r for r in again.results}[str(victim)].status == "done"
