@@ -1,0 +1,255 @@
+"""Run the rules over captures: findings, and what could not be evaluated.
+
+For each scope (``analyzer.engine.scopes``) and each item of it (a connection, a capture):
+
+1. rules whose ``requires`` the item cannot show become ``NotEvaluable`` records, with
+   advice on how to capture what is missing: never a silent pass;
+2. the other rules' conditions are evaluated together: one CEL program per distinct set of
+   rules, a list ``[when1, when2, ...]`` compiled once and cached, evaluated once against
+   one activation (the CEL runtime's fixed cost per evaluation is about 2 us; a pack of 30
+   rules evaluated one by one would spend 60 us on that alone). If the list gives an error
+   the rules are evaluated one by one to find which, and that rule is reported as not
+   evaluable with the error (a rule bug must not hide the others' findings);
+3. each rule that fires gives a ``Finding``: its message filled from the view, severity
+   raised by ``escalate`` entries that hold, evidence with locations.
+
+Findings are sorted by severity (highest first), then time, rule id and connection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from analyzer.engine.cel import environment
+from analyzer.engine.evidence import build as build_evidence
+from analyzer.engine.findings import Evidence, Finding, NotEvaluable
+from analyzer.engine.loader import Rule, load_rules, select_rules
+from analyzer.engine.scopes import SCOPES, Item
+from analyzer.session.model import Capture, Fact
+
+if TYPE_CHECKING:
+    from analyzer.pipeline import Analysis, Options
+
+# How to capture each fact a capture may lack. Rules may override with ``advice``.
+ADVICE: dict[str, str] = {
+    Fact.CLOSE_FRAMES: "Close frames are not in this capture (browser and Playwright HARs "
+    "record none). Record packets where the client or the server runs: "
+    "`tcpdump -i any -w ws.pcap 'tcp port 8080'` (for wss://, start the client with "
+    "SSLKEYLOGFILE=keys.log and pass --keylog keys.log), or record with HTTP Toolkit, whose "
+    "HAR export keeps close codes.",
+    Fact.FRAMES: "Frames (FIN, RSV bits, opcodes, pings) are not in this capture: HARs keep "
+    "messages only. Record packets: `tcpdump -i any -w ws.pcap 'tcp port 8080'`.",
+    Fact.MASKS: "Mask bits are not in this capture: HARs keep unmasked messages. Record "
+    "packets: `tcpdump -i any -w ws.pcap 'tcp port 8080'`.",
+    Fact.TRANSPORT_END: "How the TCP connection ended (FIN, RST) is not in this capture: "
+    "record packets with `tcpdump -i any -w ws.pcap 'tcp port 8080'` and let the capture "
+    "run until the connection is gone.",
+    Fact.HANDSHAKE_REQUEST: "The upgrade request is not in this capture: start capturing "
+    "before the client connects (for HARs, open devtools before loading the page).",
+    Fact.HANDSHAKE_RESPONSE: "The server's answer to the upgrade is not in this capture: "
+    "start capturing before the client connects and keep it running until it is answered.",
+    Fact.MESSAGES: "Data messages are not in this capture (Firefox and Safari HARs record "
+    "none): export the HAR from Chrome or Edge devtools, or record packets with tcpdump.",
+    Fact.MESSAGE_PAYLOADS: "Message contents are not in this capture: export the HAR from "
+    "Chrome or Edge devtools, or record packets (with a TLS key log for wss://).",
+    Fact.ENDPOINTS: "Client and server addresses are not in this capture: record packets "
+    "with tcpdump on either host.",
+    Fact.CREDENTIALS: "Cookies and Authorization were removed from this HAR (sanitized "
+    "export): in Chrome devtools use 'Export HAR (with sensitive data)', or record packets.",
+}
+
+_FACT_WORDS: dict[str, str] = {
+    Fact.CLOSE_FRAMES: "close frames",
+    Fact.FRAMES: "individual frames",
+    Fact.MASKS: "frame mask bits",
+    Fact.TRANSPORT_END: "how the TCP connection ended",
+    Fact.HANDSHAKE_REQUEST: "the upgrade request",
+    Fact.HANDSHAKE_RESPONSE: "the server's answer to the upgrade",
+    Fact.MESSAGES: "data messages",
+    Fact.MESSAGE_PAYLOADS: "message contents",
+    Fact.ENDPOINTS: "client and server addresses",
+    Fact.CREDENTIALS: "cookies and authorization headers as sent",
+}
+
+
+def activation_for(scope: str, variables: dict[str, Any]) -> Any:
+    return environment(SCOPES[scope].variables).Activation(variables)
+
+
+def truth(value: Any) -> tuple[bool | None, str | None]:
+    """(result, error): a CEL result read as a condition's outcome."""
+    kind = value.type().name().upper()
+    if kind == "ERROR":
+        return None, str(value.value())
+    if kind == "BOOL":
+        return bool(value.value()), None
+    return None, f"the condition gave {kind.lower()}, not true or false"
+
+
+_PROGRAMS: dict[tuple[str, tuple[str, ...]], Any] = {}
+
+
+def _pack_program(scope: str, rules: Sequence[Rule]) -> Any:
+    key = (scope, tuple(f"{r.path}\0{r.when.source}" for r in rules))
+    program = _PROGRAMS.get(key)
+    if program is None:
+        source = "[" + ",\n".join(f"({r.when.source})" for r in rules) + "]"
+        program = environment(SCOPES[scope].variables).compile(source)
+        _PROGRAMS[key] = program
+    return program
+
+
+def _activation(item: Item, scope: str, heavy: frozenset[str]) -> Any:
+    act = item.cache.get(heavy)
+    if act is None:
+        variables = item.variables
+        if heavy and item.heavy is not None:
+            first = next(iter(SCOPES[scope].variables))
+            view = dict(variables[first])
+            for name in heavy:
+                view[name] = item.heavy(name)
+            variables = {**variables, first: view}
+        act = activation_for(scope, variables)
+        item.cache[heavy] = act
+    return act
+
+
+def _reason(missing: Sequence[str], capture: Capture) -> str:
+    what = ", ".join(_FACT_WORDS.get(m, m) for m in missing)
+    source: str = capture.format
+    if capture.creator:
+        source += f" from {capture.creator}"
+    return f"this capture ({source}) cannot show {what}"
+
+
+def _not_evaluable(rule: Rule, item: Item, missing: Sequence[str]) -> NotEvaluable:
+    advice = rule.advice or " ".join(dict.fromkeys(ADVICE.get(m, "") for m in missing)).strip()
+    return NotEvaluable(
+        rule=rule.id,
+        title=rule.title,
+        connection=item.connection.id if item.connection else None,
+        reason=_reason(missing, item.capture),
+        advice=advice,
+        missing=tuple(missing),
+    )
+
+
+def _finding(rule: Rule, item: Item, act: Any) -> Finding:
+    severity = rule.severity
+    extra: list[Evidence] = []
+    for esc in rule.escalate:
+        ok, _ = truth(esc.when.program.eval(act))
+        if ok and esc.severity > severity:
+            severity = esc.severity
+            if esc.because:
+                extra.append(Evidence(f"severity {severity.label}: {esc.because}"))
+    uses = {f for _, f in rule.when.uses | rule.message.uses}
+    evidence: tuple[Evidence, ...] = ()
+    time = item.time
+    conn = item.connection
+    if conn is not None:
+        specs = [(e.kind, e.arg) for e in rule.evidence]
+        evidence = build_evidence(conn, specs, uses)
+        if "close" in uses and conn.close is not None and conn.close.time is not None:
+            time = conn.close.time
+    return Finding(
+        rule=rule.id,
+        title=rule.title,
+        severity=severity,
+        connection=conn.id if conn else None,
+        message=rule.message.render(act),
+        evidence=evidence + tuple(extra),
+        why=rule.why,
+        fix=rule.fix,
+        references=rule.references,
+        tags=rule.tags,
+        time=time,
+    )
+
+
+def evaluate_item(
+    rules: Sequence[Rule], item: Item, scope: str
+) -> tuple[list[Finding], list[NotEvaluable]]:
+    """Evaluate ``rules`` (all of ``scope``) on one item."""
+    findings: list[Finding] = []
+    skipped: list[NotEvaluable] = []
+    groups: dict[frozenset[str], list[Rule]] = {}
+    can_show = item.can_show
+    for rule in rules:
+        missing = [f for f in rule.requires if f not in can_show]
+        if missing:
+            skipped.append(_not_evaluable(rule, item, missing))
+        else:
+            groups.setdefault(rule.heavy, []).append(rule)
+    for heavy, group in groups.items():
+        act = _activation(item, scope, heavy)
+        result = _pack_program(scope, group).eval(act)
+        values = result.plain_value() if result.type().name().upper() == "LIST" else None
+        if (
+            values is None
+            or len(values) != len(group)
+            or not all(isinstance(v, bool) for v in values)
+        ):
+            values = []
+            for rule in group:
+                ok, error = truth(rule.when.program.eval(act))
+                if error is not None:
+                    conn = item.connection
+                    skipped.append(
+                        NotEvaluable(
+                            rule=rule.id,
+                            title=rule.title,
+                            connection=conn.id if conn else None,
+                            reason=f"the rule's condition failed here: {error}",
+                            advice=f"fix the rule file {rule.path}",
+                        )
+                    )
+                values.append(bool(ok))
+        for rule, fired in zip(group, values, strict=True):
+            if fired:
+                findings.append(_finding(rule, item, act))
+    return findings, skipped
+
+
+def sort_findings(findings: Sequence[Finding]) -> tuple[Finding, ...]:
+    return tuple(
+        sorted(
+            findings,
+            key=lambda f: (
+                -f.severity,
+                f.time is None,
+                f.time or 0.0,
+                f.rule,
+                f.connection or "",
+            ),
+        )
+    )
+
+
+def run_rules(captures: tuple[Capture, ...], options: Options) -> Analysis:
+    """Load (cached), select and run the rules; the ``Analysis`` a renderer needs."""
+    from analyzer.pipeline import Analysis
+
+    ruleset = load_rules(options.rule_dirs, builtin=options.builtin_rules)
+    rules = select_rules(ruleset.rules, options.select, options.ignore)
+    findings: list[Finding] = []
+    skipped: list[NotEvaluable] = []
+    for scope_name, scope in SCOPES.items():
+        scoped = [r for r in rules if r.scope == scope_name]
+        if not scoped:
+            continue
+        for item in scope.items(captures):
+            f, s = evaluate_item(scoped, item, scope_name)
+            findings.extend(f)
+            skipped.extend(s)
+    extra: dict[str, object] = {}
+    if ruleset.overridden:
+        extra["rules_overridden"] = ruleset.overridden
+    return Analysis(
+        captures=captures,
+        findings=sort_findings(findings),
+        not_evaluable=tuple(skipped),
+        rules_run=tuple(r.id for r in rules),
+        extra=extra,
+    )
