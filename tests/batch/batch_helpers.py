@@ -5,6 +5,7 @@ folder on ``sys.path``)."""
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import shutil
 import sys
@@ -92,6 +93,15 @@ def make_corpus(root: Path, with_pcap: bool, copies: int = 2) -> Corpus:
             out.parent.mkdir(parents=True, exist_ok=True)
             out.write_bytes(made)
             good.append(out)
+    # Gzip-compressed captures (recognised by content, whatever the name).
+    gz = [DATA / "har" / "mitmproxy-websocket.har"]
+    if with_pcap:
+        gz.append(DATA / "pcap" / "zeek-message-too-big-status.pcap")
+    for seed in gz:
+        dest = root / "gzip" / f"{seed.name}.gz"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        dest.write_bytes(gzip.compress(seed.read_bytes()))
+        good.append(dest)
     # Same base name in two folders, different content.
     for sub, seed in (("a", "pcap2har-websocket-parse.har"), ("b", "mitmproxy-websocket.har")):
         dest = root / "same-name" / sub / "capture.har"
