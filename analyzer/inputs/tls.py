@@ -74,6 +74,12 @@ MAX_CONSECUTIVE_FAILURES = 8
 # TLS 1.3 with only the application secrets: encrypted handshake records passed over before
 # the first application record authenticates (a server flight is a handful of records).
 MAX_PROBED_RECORDS = 32
+# After a gap: sequence numbers tried on a candidate record (each trial is one AEAD open),
+# the smallest protected record (5-byte header + 16-byte tag + 1 content type byte in 1.3),
+# and how far we search before giving up on that direction.
+MAX_RESYNC_TRIALS = 4096
+MIN_RECORD = 21
+MAX_RESYNC_BYTES = 1024 * 1024
 # RFC 8446 4.1.3: a HelloRetryRequest is a ServerHello with this random.
 HRR_RANDOM = hashlib.sha256(b"HelloRetryRequest").digest()
 
@@ -277,6 +283,10 @@ class _Cipher:
         """(content type, plaintext), or None when the record does not authenticate."""
         seq = self.seq
         self.seq += 1
+        return self.open_at(header, body, seq)
+
+    def open_at(self, header: bytes, body: bytes, seq: int) -> tuple[int, bytes] | None:
+        """``open`` with a given sequence number, leaving ``seq`` alone."""
         try:
             if self.tls13:
                 nonce = (int.from_bytes(self.iv, "big") ^ seq).to_bytes(12, "big")
@@ -406,6 +416,15 @@ class _HandshakeBuffer:
 # The flow ----------------------------------------------------------------------------------
 
 
+@dataclass(slots=True)
+class _Resync:
+    """After a gap: where it was, and how many bytes may hide lost records."""
+
+    gap_offset: int
+    lost: int  # bytes before gap_offset that may have held lost records
+    packet: int
+
+
 class _Direction:
     __slots__ = (
         "from_orig",
@@ -423,6 +442,7 @@ class _Direction:
         "partial_packet",
         "encrypted",
         "probing",
+        "resync",
     )
 
     def __init__(self, from_orig: bool) -> None:
@@ -441,6 +461,7 @@ class _Direction:
         self.partial_packet: int | None = None  # packet holding the pending record's start
         self.encrypted = False  # records are protected from here on (keys or not)
         self.probing = 0  # 1.3 without handshake secret: handshake records passed over
+        self.resync: _Resync | None = None  # after a gap: looking for the next record
 
 
 class TlsFlow:
@@ -505,6 +526,11 @@ class TlsFlow:
             continued = False
         pos = 0
         size = len(buf)
+        if d.resync is not None:
+            found = self._resync(d, buf, packet, time, out)
+            if found is None:
+                return out
+            pos = found
         while size - pos >= 5:
             ctype = buf[pos]
             length = (buf[pos + 3] << 8) | buf[pos + 4]
@@ -548,7 +574,7 @@ class TlsFlow:
     def gap(self, from_orig: bool, length: int, packet: int, time: float) -> None:
         d = self._dirs[from_orig]
         if d.stopped is None:
-            if d.pending_len:
+            if d.pending_len and d.resync is None:
                 self._note(
                     "tls.truncated_record",
                     f"a TLS record of {d.need} bytes at offset {d.base} lost bytes to a "
@@ -557,15 +583,21 @@ class TlsFlow:
                     d,
                     d.base,
                 )
-            self._stop(
-                d,
-                "tls.gap",
-                f"{length} bytes missing from the capture at offset {d.base + d.pending_len}: "
-                "TLS records cannot be framed past a gap, so this direction is not "
-                "decrypted further",
-                packet,
-                d.base + d.pending_len,
-            )
+            at = d.base + d.pending_len
+            if d.cipher is not None and d.ok > 0:
+                # Keys work: look for the next record and the sequence number it carries.
+                old = d.resync
+                lost = old.lost + at - old.gap_offset if old else d.pending_len
+                d.resync = _Resync(at, lost, packet)
+            else:
+                self._stop(
+                    d,
+                    "tls.gap",
+                    f"{length} bytes missing from the capture at offset {at}: TLS records "
+                    "cannot be framed past a gap, so this direction is not decrypted further",
+                    packet,
+                    at,
+                )
         d.base += d.pending_len + length
         d.pending = []
         d.pending_len = 0
@@ -638,6 +670,83 @@ class TlsFlow:
         return tuple(self._anomalies) + tuple(extra)
 
     # Records ----------------------------------------------------------------------------
+
+    def _resync(
+        self,
+        d: _Direction,
+        buf: bytes,
+        packet: int,
+        time: float,
+        out: list[tuple[bool, bytes, int, float]],
+    ) -> int | None:
+        """After a gap: find the next record that authenticates, and its sequence number.
+
+        A candidate is an application data header (23, 3, 3, plausible length); records
+        lost in the gap consumed sequence numbers, so the next few are tried, as many as
+        the lost bytes could have held (at most ``MAX_RESYNC_TRIALS``). Returns where
+        normal parsing resumes in ``buf``, or None while still searching (``buf`` kept).
+        """
+        cipher, r = d.cipher, d.resync
+        assert cipher is not None and r is not None
+        pos = 0
+        size = len(buf)
+        while True:
+            i = buf.find(b"\x17\x03\x03", pos)
+            if i < 0 or size - i < 5:
+                keep = i if i >= 0 else max(size - 2, pos)
+                break
+            length = (buf[i + 3] << 8) | buf[i + 4]
+            if not 17 <= length <= MAX_RECORD:
+                pos = i + 1
+                continue
+            if size - i < 5 + length:
+                keep = i
+                d.need = 5 + length
+                break
+            header, body = buf[i : i + 5], buf[i + 5 : i + 5 + length]
+            skipped = r.lost + d.base + i - r.gap_offset
+            trials = min(MAX_RESYNC_TRIALS, skipped // MIN_RECORD + 2)
+            for seq in range(cipher.seq, cipher.seq + trials):
+                opened = cipher.open_at(header, body, seq)
+                if opened is None:
+                    continue
+                self._note(
+                    "tls.gap",
+                    f"bytes missing from the capture at offset {r.gap_offset}: "
+                    f"{seq - cipher.seq} TLS records lost; decryption resumed at offset "
+                    f"{d.base + i}",
+                    r.packet,
+                    d,
+                    r.gap_offset,
+                )
+                cipher.seq = seq + 1
+                d.resync = None
+                d.ok += 1
+                self._deliver(d, opened, packet, time, d.base + i, out)
+                d.need = 5
+                return i + 5 + length
+            pos = i + 1
+        # Still searching: keep what may hold the next header, drop what cannot.
+        d.base += keep
+        rest = buf[keep:]
+        if d.base - r.gap_offset > MAX_RESYNC_BYTES:
+            self._stop(
+                d,
+                "tls.gap",
+                f"bytes missing from the capture at offset {r.gap_offset}: no record "
+                f"authenticated in the next {MAX_RESYNC_BYTES} bytes, so this direction is "
+                "not decrypted further",
+                r.packet,
+                r.gap_offset,
+            )
+            d.base += len(rest)
+            return None
+        d.pending = [rest] if rest else []
+        d.pending_len = len(rest)
+        d.partial_packet = packet
+        if not rest:
+            d.need = 5
+        return None
 
     def _record(
         self,
@@ -935,7 +1044,13 @@ class TlsFlow:
         if self.keylog is None:
             self._problem = f"encrypted and no TLS key log was given: {KEYLOG_ADVICE}"
             return
-        assert self.client_random is not None
+        if self.client_random is None:
+            self._problem = (
+                "the ClientHello is not in the capture: without the client random the key "
+                "cannot be looked up in the key log"
+            )
+            self._note("tls.no_key", self._problem, packet, d, offset)
+            return
         secrets = self.keylog.get(self.client_random)
         cr = self.client_random.hex()
         if secrets is None:

@@ -272,6 +272,7 @@ def test_capture_ending_inside_a_record() -> None:
 
 
 def test_gap_inside_a_record() -> None:
+    """A hole inside a record: that record is lost, decryption resumes at the next one."""
     pcap, keys = files("py-tls12-aes128gcm")
     tcp = tcp_payloads.read(pcap).flows[0]
     target = max((e for e in tcp.events if e.from_orig), key=lambda e: len(e.payload))
@@ -281,13 +282,48 @@ def test_gap_inside_a_record() -> None:
     tail = tcp_payloads.Event(True, target.payload[1500:], target.packet, target.time)
     events = [*tcp.events[:index], head, hole, tail, *tcp.events[index + 1 :]]
     result = tlstest.feed(tcp, KeyLog.from_file(keys), events=events)
-    codes = [a.code for a in result.flow.anomalies]
-    assert codes == ["tls.truncated_record", "tls.gap"]
+    truncated, gap = result.flow.anomalies
+    assert truncated.code == "tls.truncated_record" and gap.code == "tls.gap"
+    assert "1 TLS records lost; decryption resumed" in gap.detail
     whole = tlstest.feed(tcp, KeyLog.from_file(keys))
-    # The client's plaintext stops before the damaged record; the server's is complete.
-    assert whole.side(True).startswith(result.side(True))
-    assert len(result.side(True)) < len(whole.side(True))
-    assert result.side(False) == whole.side(False)
+    lost = [p for p in whole.pieces if p not in result.pieces]
+    assert len(lost) == 1 and lost[0][0] is True and lost[0][2] == target.packet
+    assert [p for p in whole.pieces if p != lost[0]] == result.pieces
+
+
+def test_gap_of_whole_segments_skips_their_records() -> None:
+    """Whole TCP segments missing (several records): the sequence number is found again."""
+    pcap, keys = files("node-tls13-chacha20")
+    tcp = tcp_payloads.read(pcap).flows[0]
+    whole = tlstest.feed(tcp, KeyLog.from_file(keys))
+    client = [i for i, e in enumerate(tcp.events) if e.from_orig and e.payload]
+    dropped = client[3:5]  # after the upgrade request: two of the client's message segments
+    events = []
+    for i, e in enumerate(tcp.events):
+        if i in dropped:
+            if i == dropped[0]:
+                size = sum(len(tcp.events[j].payload) for j in dropped)
+                events.append(tcp_payloads.Event(True, b"", e.packet, e.time, gap=size))
+            continue
+        events.append(e)
+    result = tlstest.feed(tcp, KeyLog.from_file(keys), events=events)
+    lost_packets = {tcp.events[j].packet for j in dropped}
+    expected = [p for p in whole.pieces if p[2] not in lost_packets]
+    assert result.pieces == expected
+    (gap,) = result.flow.anomalies
+    records = sum(1 for p in whole.pieces if p[2] in lost_packets)
+    assert f"{records} TLS records lost" in gap.detail
+
+
+def test_gap_before_the_keys_work_stops_the_direction() -> None:
+    pcap, keys = files("py-tls13-aes128gcm")
+    tcp = tcp_payloads.read(pcap).flows[0]
+    first_client = next(e for e in tcp.events if e.from_orig)
+    hole = tcp_payloads.Event(True, b"", first_client.packet, first_client.time, gap=100)
+    result = tlstest.feed(tcp, KeyLog.from_file(keys), events=[hole, *tcp.events[1:]])
+    assert result.side(True) == b""
+    assert [a.code for a in result.flow.anomalies][:1] == ["tls.gap"]
+    assert "not decrypted further" in result.flow.anomalies[0].detail
 
 
 def test_capture_starting_mid_connection() -> None:
@@ -445,3 +481,32 @@ def test_hello_retry_request_and_0rtt_early_data() -> None:
     (anomaly,) = partial.flow.anomalies
     assert anomaly.code == "tls.early_data"
     assert "no CLIENT_EARLY_TRAFFIC_SECRET" in anomaly.detail
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.data())
+def test_mangled_real_captures_never_raise(data: st.DataObject) -> None:
+    """Flipped bytes, dropped segments and gaps anywhere in a real session: anomalies only."""
+    name = data.draw(
+        st.sampled_from(["py-tls12-chacha20", "node-tls13-aes256gcm", "openssl-tls13-hrr-0rtt"])
+    )
+    pcap, keys = files(name)
+    tcp = tcp_payloads.read(pcap).flows[0]
+    events = []
+    for e in tcp.events:
+        action = data.draw(st.sampled_from(["keep"] * 6 + ["flip", "drop", "gap", "cut"]))
+        payload = e.payload
+        if action == "flip" and payload:
+            i = data.draw(st.integers(0, len(payload) - 1))
+            payload = payload[:i] + bytes([payload[i] ^ 0xFF]) + payload[i + 1 :]
+        elif action == "drop":
+            continue
+        elif action == "gap":
+            events.append(tcp_payloads.Event(e.from_orig, b"", e.packet, e.time, gap=len(payload)))
+            continue
+        elif action == "cut" and payload:
+            payload = payload[: data.draw(st.integers(0, len(payload)))]
+        events.append(tcp_payloads.Event(e.from_orig, payload, e.packet, e.time))
+    result = tlstest.feed(tcp, KeyLog.from_file(keys), events=events)
+    assert all(a.code.startswith("tls.") for a in result.flow.anomalies)
+    _ = result.flow.info
