@@ -23,7 +23,10 @@ Every record consumes one sequence number, whether it authenticates or not, so a
 corrupted record is reported (``tls.decrypt_failed``) and the next one still decrypts.
 Application data comes back from ``data`` as ``(from_orig, plaintext, packet, time)``
 with the packet that completed the record. A hole in the TCP bytes loses the record
-framing: that direction stops (``tls.gap``), never guesses.
+framing: once that direction's keys have worked, decryption resumes at the next record that
+authenticates (an application data header is searched for, and the sequence numbers the
+lost bytes could have used are tried); the lost plaintext is never invented (``tls.gap``
+says how many records were lost). Before the keys have worked, that direction stops.
 
 The AEADs are ``cryptography``'s (OpenSSL): chosen over scapy's TLS layer on measurement,
 see ``benchmarks/bench_tls.py``.
@@ -1156,9 +1159,9 @@ class DecryptingSink:
 
     The flow's first bytes decide (``looks_like_tls``). For a TLS flow ``tls`` is its
     ``TlsFlow`` (``tls.info``, ``tls.anomalies`` for the Connection); ``inner`` sees only
-    application plaintext, located by the packet that completed each record. A TCP gap stops
-    that direction's decryption and is passed on as a gap of the same (ciphertext) length,
-    so the parser knows the stream is incomplete there.
+    application plaintext, located by the packet that completed each record. A TCP gap is
+    passed on as a gap of the same (ciphertext) length, so the parser knows the plaintext
+    is incomplete there; decryption resumes at the next whole record when it can.
     """
 
     __slots__ = ("inner", "keylog", "capture", "stream", "limits", "tls", "_mode")
