@@ -55,8 +55,8 @@ and absent on the server-side leg; for a response, the other way round.
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
-import itertools
 import statistics
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -77,10 +77,15 @@ NOTABLE_OFFSET = 1.0
 # Timestamps of one capture are taken by one clock, but a proxy's two sockets can be
 # stamped out of order by a millisecond under load.
 CLOCK_JITTER = 0.002
+# Once a partner is found at delay d, candidates later than 2d + NEAR are not looked at.
+NEAR = 0.010
 # Events that travel from the client towards the server.
 UPSTREAM_EVENTS = frozenset({"request", "client", "close-client"})
 # RFC 6455 section 1.3's example key: copied into test tools and hand-written clients.
 UNTRUSTED_KEYS = frozenset({"dGhlIHNhbXBsZSBub25jZQ=="})
+# More connections than this sharing one key are not one session's legs (a chain of 15
+# proxies is already absurd): the client uses a fixed key, which proves nothing.
+MAX_LEGS = 16
 # Headers a proxy adds to say it forwarded the request (RFC 7239, de facto X-Forwarded-*).
 FORWARDING_HEADERS = ("x-forwarded-for", "forwarded", "via")
 # Headers whose values are case-insensitive tokens (RFC 9110 7.6.1, 7.8).
@@ -443,6 +448,22 @@ class _Node:
     conn: Connection
     capture: int  # index of its capture in the input
     also: list[Connection] = field(default_factory=list)
+    # Computed once: the timing match looks at each node many times.
+    server: str | None = None
+    server_ip: str | None = None
+    client_ip: str | None = None
+    _events: dict[tuple[str, int], tuple[float, int]] | None = None
+
+    def __post_init__(self) -> None:
+        self.server = _server_of(self.conn)
+        self.server_ip = _ip(self.server)
+        self.client_ip = _ip(self.conn.client)
+
+    @property
+    def events(self) -> dict[tuple[str, int], tuple[float, int]]:
+        if self._events is None:
+            self._events = _events(self.conn)
+        return self._events
 
 
 def _same_leg(a: _Node, b: _Node) -> bool:
@@ -493,25 +514,25 @@ def _key_plausible(a: Connection, b: Connection, max_offset: float) -> bool:
     return not t.contradicts
 
 
-def _request_plausible(x: Connection, y: Connection, offset: float, window: float) -> bool:
-    """Could ``y`` be the leg a proxy opened for ``x``, lacking a shared key?
+def _request_plausible(xn: _Node, yn: _Node, offset: float, window: float) -> bool:
+    """Could ``yn`` be the leg a proxy opened for ``xn``, lacking a shared key?
 
-    ``offset`` is how much later ``y``'s capture clock reads than ``x``'s (0 for one
-    capture). With it removed, every client-to-server event must reach ``y`` after ``x``,
-    and every server-to-client event ``x`` after ``y``, each within ``window``: a proxy
+    ``offset`` is how much later ``yn``'s capture clock reads than ``xn``'s (0 for one
+    capture). With it removed, every client-to-server event must reach ``yn`` after ``xn``,
+    and every server-to-client event ``xn`` after ``yn``, each within ``window``: a proxy
     forwards, it does not foresee. Two runs of the same script, however alike, fail this.
     """
+    x, y = xn.conn, yn.conn
     if x.request is None or y.request is None or x.start is None or y.start is None:
+        return False
+    if xn.server is None or yn.server is None or xn.server == yn.server:
+        return False
+    # The proxy connects from its own address: the client-side leg's server address.
+    if offset == 0.0 and yn.client_ip is not None and yn.client_ip != xn.server_ip:
         return False
     if (x.request.method, x.request.target) != (y.request.method, y.request.target):
         return False
-    xs, ys = _server_of(x), _server_of(y)
-    if xs is None or ys is None or xs == ys:
-        return False
-    # The proxy connects from its own address: the client-side leg's server address.
-    if offset == 0.0 and y.client is not None and _ip(y.client) != _ip(xs):
-        return False
-    ex, ey = _events(x), _events(y)
+    ex, ey = xn.events, yn.events
     toward_server = toward_client = data = 0
     for key, (tx, sx) in ex.items():
         if key not in ey:
@@ -569,7 +590,14 @@ def link_sessions(
         for conn in cap.connections
         if conn.request is not None
     ]
-    nodes = _merge_observations(nodes, max_clock_offset)
+    counts: dict[str, int] = {}
+    for n in nodes:
+        key = _trusted_key(n.conn)
+        if key is not None:
+            counts[key] = counts.get(key, 0) + 1
+    # A key this common is a fixed one, not a per-connection nonce: it proves nothing.
+    reused = frozenset(k for k, c in counts.items() if c > MAX_LEGS)
+    nodes = _merge_observations(nodes, max_clock_offset, reused)
     parent = list(range(len(nodes)))
 
     def find(i: int) -> int:
@@ -582,7 +610,7 @@ def link_sessions(
     by_key: dict[str, list[int]] = {}
     for i, n in enumerate(nodes):
         key = _trusted_key(n.conn)
-        if key is not None:
+        if key is not None and key not in reused:
             by_key.setdefault(key, []).append(i)
     for members in by_key.values():
         for pos, i in enumerate(members):
@@ -600,22 +628,44 @@ def link_sessions(
         ends[find(ordered[0])] = (ordered[0], ordered[-1])
     firsts = {first for first, _ in ends.values()}
     lasts = {last for _, last in ends.values()}
-    by_target: dict[tuple[str, str], list[int]] = {}
-    for i, n in enumerate(nodes):
-        if n.conn.request is not None and (i in firsts or i in lasts):
-            by_target.setdefault((n.conn.request.method, n.conn.request.target), []).append(i)
+    # Candidates: same method and target, the server-side leg's request within ``window``
+    # after the client-side one (clocks corrected where known): a sorted sweep, not n^2.
+    by_target: dict[tuple[str, str, int], list[tuple[float, int]]] = {}
+    for i in firsts:
+        req, start = nodes[i].conn.request, nodes[i].conn.start
+        if req is not None and start is not None:
+            by_target.setdefault((req.method, req.target, nodes[i].capture), []).append((start, i))
+    for entries in by_target.values():
+        entries.sort()
+    captures_of: dict[tuple[str, str], list[int]] = {}
+    for method, target, cap in by_target:
+        captures_of.setdefault((method, target), []).append(cap)
     candidates: list[tuple[float, int, int]] = []
-    for same_target in by_target.values():
-        for i, j in itertools.permutations(same_target, 2):
-            if i not in lasts or j not in firsts or find(i) == find(j):
-                continue
-            x, y = nodes[i], nodes[j]
-            offset = offsets.get((x.capture, y.capture))
+    for i in lasts:
+        x = nodes[i]
+        if x.conn.request is None or x.conn.start is None:
+            continue
+        method, target = x.conn.request.method, x.conn.request.target
+        for cap in captures_of.get((method, target), ()):
+            offset = offsets.get((x.capture, cap))
             if offset is None:  # unrelated clocks: assume them synchronised
                 offset = 0.0
-            if _request_plausible(x.conn, y.conn, offset, window):
-                assert x.conn.start is not None and y.conn.start is not None
-                candidates.append((abs(y.conn.start - offset - x.conn.start), i, j))
+            entries = by_target[(method, target, cap)]
+            lo = x.conn.start + offset - CLOCK_JITTER
+            k = bisect.bisect_left(entries, (lo, -1))
+            stop = lo + window + CLOCK_JITTER
+            while k < len(entries) and entries[k][0] <= stop:
+                j = entries[k][1]
+                k += 1
+                if find(i) == find(j):
+                    continue
+                y = nodes[j]
+                if _request_plausible(x, y, offset, window):
+                    assert y.conn.start is not None
+                    delay = abs(y.conn.start - offset - x.conn.start)
+                    candidates.append((delay, i, j))
+                    # Competitors for this partner start at most about as late again.
+                    stop = min(stop, lo + 2 * delay + NEAR)
     has_down: set[int] = set()
     has_up: set[int] = set()
     for _, i, j in sorted(candidates):
@@ -667,13 +717,17 @@ def _capture_offsets(
     return {k: statistics.median(v) for k, v in samples.items()}
 
 
-def _merge_observations(nodes: list[_Node], max_offset: float) -> list[_Node]:
+def _merge_observations(
+    nodes: list[_Node], max_offset: float, reused: frozenset[str]
+) -> list[_Node]:
     """Fold the same leg recorded in several captures into one node (first capture wins,
     except that a packet capture is preferred to a HAR: it shows more)."""
     out: list[_Node] = []
     by_key: dict[str, list[_Node]] = {}
     for n in nodes:
         key = _trusted_key(n.conn)
+        if key in reused:
+            key = None
         twin = None
         if key is not None:
             for m in by_key.get(key, ()):
@@ -692,6 +746,8 @@ def _merge_observations(nodes: list[_Node], max_offset: float) -> list[_Node]:
         if _from_har(twin.conn) and not _from_har(n.conn):
             twin.also.append(twin.conn)
             twin.conn, twin.capture = n.conn, n.capture
+            twin.__post_init__()
+            twin._events = None
         else:
             twin.also.append(n.conn)
     return out
