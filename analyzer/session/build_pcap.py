@@ -54,11 +54,20 @@ class PcapSession:
         self.limits = limits
         self.keylog = keylog  # accepted; TLS decryption is integrated later
         self.reader = PacketReader(path, self.capture)
-        self.tracker = TcpTracker(self.capture, limits, self.make_sink)
+        self.tracker = TcpTracker(self.capture, limits, self.make_sink, self.keep)
 
     def make_sink(self, flow: TcpFlow) -> ByteSink:
         """What a flow's reassembled bytes are fed to."""
         return FlowParser(self.capture, flow.stream, self.limits)
+
+    def keep(self, flow: TcpFlow) -> bool:
+        """A parser lost interest: follow the flow to its FIN/RST if it has something to
+        report (an upgrade answered 403, say), else forget it at once."""
+        parser = flow.sink
+        if isinstance(parser, FlowParser) and parser.result() is not None:
+            flow.owner = parser
+            return True
+        return False
 
     def connections(self) -> Iterator[Connection]:
         for flow in self.tracker.run(self.reader):
@@ -67,7 +76,7 @@ class PcapSession:
                 yield conn
 
     def connection(self, flow: TcpFlow) -> Connection | None:
-        sink = flow.sink
+        sink = flow.owner if flow.owner is not None else flow.sink
         if not isinstance(sink, FlowParser):
             return None
         result = sink.result()

@@ -94,6 +94,7 @@ class TcpFlow:
         "anomaly_counts",
         "finished",
         "dropped",
+        "owner",
     )
 
     def __init__(self, stream: int, key: bytes, packet: int, time: float) -> None:
@@ -116,6 +117,7 @@ class TcpFlow:
         self.anomaly_counts: dict[str, int] = {}
         self.finished = False
         self.dropped = False  # its sink lost interest: nothing more is fed
+        self.owner: object = None  # for the tracker's user (build_pcap keeps its parser here)
 
     def note(self, code: str, detail: str, packet: int, from_orig: bool) -> None:
         """Record a TCP anomaly; the builder adds the location once it knows the client."""
@@ -135,13 +137,37 @@ class TcpAnomaly(NamedTuple):
 SinkFactory = Callable[[TcpFlow], ByteSink]
 
 
+class _Muted:
+    """The sink of a flow followed to its end without its bytes."""
+
+    def data(self, from_orig: bool, chunk: bytes, packet: int, time: float) -> None:
+        pass
+
+    def gap(self, from_orig: bool, length: int, packet: int, time: float) -> None:
+        pass
+
+    @property
+    def interested(self) -> bool:
+        return True
+
+
+MUTED = _Muted()
+
+
 class TcpTracker:
     """Flows of one capture. ``run`` drives it; see the module doc."""
 
-    def __init__(self, capture: str, limits: Limits, sink_factory: SinkFactory) -> None:
+    def __init__(
+        self,
+        capture: str,
+        limits: Limits,
+        sink_factory: SinkFactory,
+        keep: Callable[[TcpFlow], bool] | None = None,
+    ) -> None:
         self.capture = capture
         self.limits = limits
         self.sink_factory = sink_factory
+        self.keep = keep  # asked when a sink loses interest: follow the flow to its end?
         self.live: dict[bytes, Half] = {}
         self.done: dict[bytes, int] = {}  # tombstones: key -> stream of a finished flow
         self.open = 0
@@ -173,8 +199,7 @@ class TcpTracker:
                     if sink is None:
                         sink = self._sink(flow)
                     sink.data(half.from_orig, payload, number, time)
-                    if not sink.interested:
-                        self._drop(flow)
+                    if not sink.interested and self._drop(flow):
                         continue
                 else:
                     self._segment(half, number, time, seq, payload, missing)
@@ -257,13 +282,19 @@ class TcpTracker:
         while len(done) > limit:
             del done[next(iter(done))]
 
-    def _drop(self, flow: TcpFlow) -> None:
-        """The sink is not interested: forget the flow now."""
+    def _drop(self, flow: TcpFlow) -> bool:
+        """The sink is not interested: forget the flow now, unless ``keep`` wants to see how
+        it ends (a rejected upgrade): then it goes on, its bytes no longer fed. True when
+        forgotten."""
+        if self.keep is not None and self.keep(flow):
+            flow.sink = MUTED
+            return False
         flow.finished = True
         flow.dropped = True
         flow.sink = None
         self.dropped += 1
         self._forget(flow)
+        return True
 
     def _finish(self, flow: TcpFlow) -> None:
         if flow.finished:
@@ -402,9 +433,7 @@ class TcpTracker:
                 continue
             sink = flow.sink if flow.sink is not None else self._sink(flow)
             sink.data(half.from_orig, data, p, t)
-            if not sink.interested:
-                if not flow.finished:
-                    self._drop(flow)
+            if not sink.interested and (flow.finished or self._drop(flow)):
                 half.pending = None
                 half.held = 0
                 return

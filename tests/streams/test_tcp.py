@@ -354,3 +354,25 @@ def test_stream_numbers_are_wiresharks(name: str) -> None:
     ).stdout
     expected = {int(a): int(b) for a, b in (line.split("\t") for line in out.splitlines())}
     assert _streams_per_packet(path) == expected
+
+
+def test_uninterested_flow_kept_to_its_end_when_asked() -> None:
+    # A rejected upgrade: the parser is done with the bytes, the builder wants the FIN.
+    segs = [
+        seg(1, 99, flags=SYN),
+        seg(2, 100, b"GET"),
+        seg(3, 103, b"more"),
+        seg(4, 107, flags=FIN | ACK),
+        seg(5, 500, flags=FIN | ACK, key=RKEY),
+    ]
+    sinks: dict[int, Recorder] = {}
+
+    def factory(flow: TcpFlow) -> Recorder:
+        sinks[flow.stream] = Recorder(flow, stop_after=1)
+        return sinks[flow.stream]
+
+    tracker = TcpTracker("t.pcap", DEFAULT_LIMITS, factory, keep=lambda flow: True)
+    (flow,) = tracker.run(segs)
+    assert flow.end == "fin" and flow.last_packet == 5
+    assert sinks[0].packets == [2]  # its bytes were no longer fed
+    assert tracker.live == {} and tracker.dropped == 0
