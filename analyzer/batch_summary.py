@@ -143,12 +143,23 @@ def _replace_write(path: Path, write: object) -> None:
     os.replace(tmp, path)
 
 
-def write_tables(outdir: Path, results: Sequence[CaptureResult]) -> list[Path]:
+@dataclass(frozen=True, slots=True)
+class Tables:
+    summary: pd.DataFrame  # one row per connection
+    findings: pd.DataFrame  # one row per finding
+    captures: pd.DataFrame  # one row per capture
+
+    @classmethod
+    def of(cls, results: Sequence[CaptureResult]) -> Tables:
+        return cls(summary_table(results), findings_table(results), captures_table(results))
+
+
+def write_tables(outdir: Path, tables: Tables) -> list[Path]:
     written: list[Path] = []
     for stem, df in (
-        ("summary", summary_table(results)),
-        ("findings", findings_table(results)),
-        ("captures", captures_table(results)),
+        ("summary", tables.summary),
+        ("findings", tables.findings),
+        ("captures", tables.captures),
     ):
         csv_path = outdir / f"{stem}.csv"
         pq_path = outdir / f"{stem}.parquet"
@@ -393,12 +404,20 @@ def _css() -> str:
     return (reports_dir() / "batch" / "index.css").read_text(encoding="utf-8")
 
 
-def render_index(results: Sequence[CaptureResult], facts: IndexFacts = IndexFacts()) -> str:
+def render_index(
+    results: Sequence[CaptureResult],
+    facts: IndexFacts = IndexFacts(),
+    tables: Tables | None = None,
+) -> str:
+    """The index page. ``tables`` (of the same ``results``) saves building them again."""
     done = [r for r in results if r.status == "done"]
     failed = sorted((r for r in results if r.status == "failed"), key=lambda r: r.input)
-    df = summary_table(done)
+    if tables is None:
+        tables = Tables.of(results)
+    # Failed captures have no connection and no finding rows: the tables are the done ones'.
+    df = tables.summary.copy()
     df["close_label"] = _close_labels(df)
-    fdf = findings_table(done)
+    fdf = tables.findings
 
     close_counts = _counts(df["close_label"])
     colours = _colours(label for label, _ in close_counts)
@@ -458,8 +477,9 @@ def write_summary(
     outdir: Path, results: Sequence[CaptureResult], facts: IndexFacts = IndexFacts()
 ) -> list[Path]:
     """Write every summary file from ``results``; returns the paths written."""
-    written = write_tables(outdir, results)
+    tables = Tables.of(results)
+    written = write_tables(outdir, tables)
     index = outdir / "index.html"
-    html = render_index(results, facts)
+    html = render_index(results, facts, tables)
     _replace_write(index, lambda p: Path(p).write_text(html, encoding="utf-8"))
     return [*written, index]
