@@ -288,3 +288,24 @@ def test_view_for_rules(read: Reader) -> None:
     assert hop["close_changed"] is False
     assert hop["label"] == "the proxy at 127.0.0.1:3000"
     assert hop["server_side"]["label"].endswith("and 127.0.0.1:8080")
+
+
+def test_a_har_made_from_a_pcap_is_the_same_leg(read: Reader) -> None:
+    # pcap2har turned this capture into that HAR: one browser connection, recorded twice.
+    pcap = CORPUS / "pcap" / "mikekap-pcap2har" / "ipv4-websocket-segmented.pcap"
+    har = CORPUS / "har" / "mikekap-pcap2har" / "test_websocket.py-test_websocket_segmented.har"
+    if not pcap.exists():
+        pytest.skip(f"corpus not found at {CORPUS}")
+    keys = [{c.key for c in read(p).connections if c.key} for p in (pcap, har)]
+    assert keys[0] & keys[1], "the two files should share the connection's key"
+    assert link_sessions((read(pcap), read(har))) == ()
+
+
+def test_browser_har_and_a_server_pcap_from_a_machine_with_another_clock(
+    read: Reader, tmp_path: Path
+) -> None:
+    server = _shifted(HOPS / "browser" / "server-leg.pcapng", -93.5, tmp_path)
+    (chain,) = _link(read, server, HOPS / "browser" / "browser.har")
+    assert chain.legs[0].capture.endswith("browser.har")
+    assert chain.legs[1].clock_offset == pytest.approx(93.5, abs=0.05)
+    assert chain.hops[0].request.names("removed") == ("origin",)
