@@ -357,7 +357,10 @@ def run_batch(
     if outdir.exists() and not outdir.is_dir():
         raise AnalyzerError("the output (-o) must be a folder; this is a file", outdir)
     found: Discovery = discover(inputs, exclude=outdir)
-    if not found.tasks and not found.missing:
+    if not found.tasks:
+        if found.missing:
+            name, error = found.missing[0]
+            raise AnalyzerError(error, name)
         raise AnalyzerError("no capture found in the inputs (HAR, pcap or pcapng files)")
     try:
         for sub in (outdir, outdir / STATE_DIR, outdir / REPORTS_DIR):

@@ -78,3 +78,10 @@ def test_unknown_format_is_exit_2(cli: CliRunner, tmp_path: Path) -> None:
     assert bogus.exit_code == 2
     assert "unknown format 'pdf'" in bogus.output
     assert not (tmp_path / "o").exists()
+
+
+def test_nothing_there_is_exit_2_naming_the_input(cli: CliRunner, tmp_path: Path) -> None:
+    absent = tmp_path / "absent.har"
+    result = cli.invoke(main, ["batch", str(absent), "-o", str(tmp_path / "out")])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"ws-analyzer: error: {absent}: no such file or folder"
