@@ -54,13 +54,14 @@ payload); one that starts on a frame boundary usually is.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
 from analyzer.limits import Limits
 from analyzer.protocol import anomalies as A
 from analyzer.protocol.deflate import DEFLATE_FRAME_NAMES, PERMESSAGE, negotiate
-from analyzer.protocol.frames import KNOWN_OPCODES, FrameReader, parse_header, unmask
+from analyzer.protocol.frames import KNOWN_OPCODES, FrameReader, RawFrame, parse_header, unmask
 from analyzer.protocol.http11 import (
     BodyFraming,
     ChunkedSkipper,
@@ -79,7 +80,7 @@ from analyzer.protocol.http11 import (
     response_body,
     ws_url,
 )
-from analyzer.protocol.messages import WebSocketStream, close_code_problem
+from analyzer.protocol.messages import SideState, WebSocketStream, close_code_problem
 from analyzer.session.build import CloseSeen
 from analyzer.session.model import (
     Anomaly,
@@ -209,6 +210,11 @@ class FlowParser:
         self._ws: WebSocketStream | None = None
         self._readers: tuple[FrameReader, FrameReader] | None = None
         self._sides: tuple[Side, Side] = ("client", "server")
+        self._feed0: Callable[[bytes, int, float], list[RawFrame]]
+        self._feed1: Callable[[bytes, int, float], list[RawFrame]]
+        self._frame0: Callable[[SideState, RawFrame], None]
+        self._side0: SideState
+        self._side1: SideState
 
     # -- the interface -----------------------------------------------------------------
 
@@ -216,10 +222,18 @@ class FlowParser:
         """In-order contiguous bytes of one direction."""
         self._last_time = time
         if self._mode == _WS:
-            d = 0 if from_orig else 1
-            raws = self._readers[d].feed(chunk, packet, time)  # type: ignore[index]
-            if raws:
-                self._ws.on_frames(self._sides[d], raws)  # type: ignore[union-attr]
+            if from_orig:
+                raws = self._feed0(chunk, packet, time)
+                if raws:
+                    frame, side = self._frame0, self._side0
+                    for rf in raws:
+                        frame(side, rf)
+            else:
+                raws = self._feed1(chunk, packet, time)
+                if raws:
+                    frame, side = self._frame0, self._side1
+                    for rf in raws:
+                        frame(side, rf)
             return
         if self._mode == _STOPPED or not chunk:
             return
@@ -670,6 +684,12 @@ class FlowParser:
         bufs = self._bufs
         mfb = self.limits.max_frame_bytes
         self._readers = (FrameReader(mfb, bufs[0].base), FrameReader(mfb, bufs[1].base))
+        # Bound methods and side states for the hot path of data().
+        self._feed0 = self._readers[0].feed
+        self._feed1 = self._readers[1].feed
+        self._frame0 = self._ws.frame
+        self._side0 = self._ws.side(self._sides[0])
+        self._side1 = self._ws.side(self._sides[1])
         self._mode = _WS
         # Held bytes: the client's early frames were sent before the 101 reached it, so
         # they go first; then what followed the 101 head.

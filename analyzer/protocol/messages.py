@@ -73,7 +73,7 @@ def close_code_problem(code: int) -> str | None:
     return None
 
 
-class _Side:
+class SideState:
     """Per-direction state of the connection."""
 
     __slots__ = (
@@ -148,8 +148,8 @@ class WebSocketStream:
         self.frame_count = 0
         self.message_total = 0
         self._per_code: dict[str, int] = {}
-        self._client = _Side("client")
-        self._server = _Side("server")
+        self._client = SideState("client")
+        self._server = SideState("server")
         self._preview = limits.max_preview_bytes
         self._cap = limits.max_messages_per_connection
 
@@ -181,13 +181,13 @@ class WebSocketStream:
 
     # -- input -------------------------------------------------------------------------
 
-    def side(self, name: Side) -> _Side:
+    def side(self, name: Side) -> SideState:
         return self._client if name == "client" else self._server
 
     def on_frames(self, name: Side, raws: list[RawFrame]) -> None:
         s = self._client if name == "client" else self._server
         for rf in raws:
-            self._frame(s, rf)
+            self.frame(s, rf)
 
     def on_gap(self, name: Side, offset: int, length: int, packet: int, lost: bool) -> None:
         """``length`` bytes of ``name``'s stream are missing at ``offset``."""
@@ -227,7 +227,8 @@ class WebSocketStream:
 
     # -- one frame ---------------------------------------------------------------------
 
-    def _frame(self, s: _Side, rf: RawFrame) -> None:
+    def frame(self, s: SideState, rf: RawFrame) -> None:
+        """One frame from ``s``'s side (``side(name)``), in capture order."""
         fin, rsv, opcode, mask, length, payload, packet, offset, time, last_packet, _f = rf
         name = s.name
         index = self.frame_count
@@ -243,22 +244,50 @@ class WebSocketStream:
         close_code: int | None = None
         close_reason: str | None = None
         if opcode == 1 or opcode == 2:
-            if s.closed:
-                self._data_after_close(s, opcode, packet, offset)
-            if s.open:
-                # RFC 6455 5.4: "The fragments of one message MUST NOT be interleaved
-                # between the fragments of another message unless an extension has been
-                # negotiated that can interpret the interleaving."
-                self.anomaly(
-                    A.DATA_INSIDE_FRAGMENTED,
-                    f"expected a continuation frame (opcode 0) after {s.m_frames} fragment(s) "
-                    f"of a message; found opcode {opcode}: the open message is abandoned",
-                    name,
-                    packet,
-                    offset,
-                )
-            if fin and payload is not None and not s.open:
-                self._single(s, rf, index)
+            if s.closed or s.open:
+                self._odd_data_start(s, opcode, packet, offset)
+            if (
+                fin
+                and payload is not None
+                and not (rsv & 4 and (self.deflate is not None or not self.handshake_seen))
+            ):
+                # The common case, inline: a whole uncompressed message in one frame.
+                pv = self._preview
+                if opcode == 1:
+                    data = unmask(payload, mask) if mask is not None else payload
+                    try:
+                        data.decode("utf-8")
+                    except UnicodeDecodeError as exc:
+                        self._bad_utf8(name, packet, exc.start, data)
+                    preview = data[:pv] if length > pv else data
+                else:
+                    head = payload[:pv] if length > pv else payload
+                    preview = unmask(head, mask) if mask is not None else head
+                total = self.message_total
+                self.message_total = total + 1
+                self.message_count[name] += 1
+                if total < self._cap:
+                    self.messages.append(
+                        _new(
+                            Message,
+                            (
+                                total,
+                                name,
+                                time,
+                                opcode,
+                                length,
+                                preview,
+                                False,
+                                1,
+                                packet,
+                                None,
+                                None,
+                                index,
+                            ),
+                        )
+                    )
+                elif total == self._cap:
+                    self._over_cap(name, packet)
             else:
                 self._start(s, rf, index)
                 self._piece(s, rf)
@@ -318,7 +347,7 @@ class WebSocketStream:
                 offset,
             )
 
-    def _check_header(self, s: _Side, rf: RawFrame) -> None:
+    def _check_header(self, s: SideState, rf: RawFrame) -> None:
         """What the header alone shows about the sender."""
         fin, rsv, opcode, mask, length, _p, packet, offset, _t, _l, flags = rf
         name = s.name
@@ -372,7 +401,7 @@ class WebSocketStream:
             rf.offset,
         )
 
-    def _data_after_close(self, s: _Side, opcode: int, packet: int, offset: int) -> None:
+    def _data_after_close(self, s: SideState, opcode: int, packet: int, offset: int) -> None:
         # RFC 6455 5.5.1: "After sending a Close frame, the endpoint MUST NOT send any
         # further data frames."
         self.anomaly(
@@ -383,7 +412,7 @@ class WebSocketStream:
             offset,
         )
 
-    def _check_rsv(self, s: _Side, rsv: int, opcode: int, packet: int, offset: int) -> None:
+    def _check_rsv(self, s: SideState, rsv: int, opcode: int, packet: int, offset: int) -> None:
         if self.other_extension:
             return
         d = self.deflate
@@ -430,7 +459,7 @@ class WebSocketStream:
 
     # -- closes ------------------------------------------------------------------------
 
-    def _close(self, s: _Side, rf: RawFrame, index: int) -> tuple[int | None, str | None]:
+    def _close(self, s: SideState, rf: RawFrame, index: int) -> tuple[int | None, str | None]:
         payload = rf.payload
         name = s.name
         code: int | None = None
@@ -490,7 +519,7 @@ class WebSocketStream:
 
     # -- data messages -----------------------------------------------------------------
 
-    def _inflater(self, s: _Side) -> Inflater:
+    def _inflater(self, s: SideState) -> Inflater:
         inf = s.inflater
         if inf is None:
             d = self.deflate
@@ -499,53 +528,23 @@ class WebSocketStream:
             inf = s.inflater = Inflater(d.window_bits(s.name), not d.no_context_takeover(s.name))
         return inf
 
-    def _single(self, s: _Side, rf: RawFrame, index: int) -> None:
-        """The common case: a whole message in one frame with its payload at hand."""
-        payload = rf.payload
-        assert payload is not None
-        opcode = rf.opcode
-        compressed = bool(rf.rsv & 4) and (self.deflate is not None or not self.handshake_seen)
-        if compressed:
-            self._start(s, rf, index)
-            self._piece(s, rf)
-            self._end(s, rf.time)
-            return
-        if opcode == 1:
-            data = unmask(payload, rf.mask) if rf.mask is not None else payload
-            try:
-                data.decode("utf-8")
-            except UnicodeDecodeError as exc:
-                self._bad_utf8(s.name, rf.packet, exc.start, data)
-            preview = data[: self._preview] if len(data) > self._preview else data
-        else:
-            head = payload[: self._preview] if len(payload) > self._preview else payload
-            preview = unmask(head, rf.mask) if rf.mask is not None else head
-        name = s.name
-        total = self.message_total
-        self.message_total = total + 1
-        self.message_count[name] += 1
-        if total < self._cap:
-            self.messages.append(
-                _new(
-                    Message,
-                    (
-                        total,
-                        name,
-                        rf.time,
-                        opcode,
-                        rf.length,
-                        preview,
-                        False,
-                        1,
-                        rf.packet,
-                        None,
-                        None,
-                        index,
-                    ),
-                )
+    def _odd_data_start(self, s: SideState, opcode: int, packet: int, offset: int) -> None:
+        """A text/binary frame after this side's close, or inside its fragmented message."""
+        if s.closed:
+            self._data_after_close(s, opcode, packet, offset)
+        if s.open:
+            # RFC 6455 5.4: "The fragments of one message MUST NOT be interleaved between
+            # the fragments of another message unless an extension has been negotiated
+            # that can interpret the interleaving."
+            self.anomaly(
+                A.DATA_INSIDE_FRAGMENTED,
+                f"expected a continuation frame (opcode 0) after {s.m_frames} fragment(s) "
+                f"of a message; found opcode {opcode}: the open message is abandoned",
+                s.name,
+                packet,
+                offset,
             )
-        elif total == self._cap:
-            self._over_cap(name, rf.packet)
+            s.open = False
 
     def _bad_utf8(self, name: Side, packet: int, where: int, data: bytes) -> None:
         # RFC 6455 8.1: "When an endpoint is to interpret a byte stream as UTF-8 but finds
@@ -559,7 +558,7 @@ class WebSocketStream:
             packet,
         )
 
-    def _start(self, s: _Side, rf: RawFrame, index: int) -> None:
+    def _start(self, s: SideState, rf: RawFrame, index: int) -> None:
         s.open = True
         s.m_opcode = rf.opcode
         d = self.deflate
@@ -581,7 +580,7 @@ class WebSocketStream:
             self._inflater(s).start()
             s.m_inflating = True
 
-    def _piece(self, s: _Side, rf: RawFrame) -> None:
+    def _piece(self, s: SideState, rf: RawFrame) -> None:
         """One frame's payload into the open message."""
         payload = rf.payload
         s.m_wire += rf.length
@@ -645,7 +644,7 @@ class WebSocketStream:
                 self._bad_utf8(s.name, rf.packet, s.m_size - len(data) + exc.start, data)
                 s.m_utf8 = None
 
-    def _inflate_failed(self, s: _Side, rf: RawFrame, why: str) -> None:
+    def _inflate_failed(self, s: SideState, rf: RawFrame, why: str) -> None:
         too_far = "too far back" in why
         if too_far and (not self.handshake_seen or s.lost):
             code = A.MID_STREAM_CONTEXT
@@ -673,7 +672,7 @@ class WebSocketStream:
             rf.offset,
         )
 
-    def _end(self, s: _Side, time: float) -> None:
+    def _end(self, s: SideState, time: float) -> None:
         s.open = False
         failed_inflate = s.m_compressed and not s.m_known and not s.m_bomb
         self._record(
@@ -715,4 +714,4 @@ class WebSocketStream:
         )
 
 
-__all__ = ["GAP", "WebSocketStream", "close_code_problem"]
+__all__ = ["GAP", "SideState", "WebSocketStream", "close_code_problem"]
