@@ -432,7 +432,10 @@ def render_index(
         ),
         _chart("Handshake status", _counts(df["status"].astype("string").fillna("none")), {}),
     ]
-    severities = _counts(fdf["severity"])
+    by_label = dict(_counts(fdf["severity"]))
+    severities = [
+        (s.label, by_label[s.label]) for s in sorted(Severity, reverse=True) if s.label in by_label
+    ]
     failed_lines = [(r.input, r.error or "") for r in failed] + list(facts.missing)
     totals = {
         "captures": len(results) + len(facts.missing),
