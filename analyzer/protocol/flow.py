@@ -205,7 +205,6 @@ class FlowParser:
         self._response: ResponseHead | None = None
         self._response_loc: Location | None = None
         self._handshake_seen = False
-        self._finished = False
         # WS
         self._ws: WebSocketStream | None = None
         self._readers: tuple[FrameReader, FrameReader] | None = None
@@ -221,6 +220,8 @@ class FlowParser:
     def data(self, from_orig: bool, chunk: bytes, packet: int, time: float) -> None:
         """In-order contiguous bytes of one direction."""
         self._last_time = time
+        if type(chunk) is not bytes:
+            chunk = bytes(chunk)  # memoryview/bytearray: the parsers slice and decode bytes
         if self._mode == _WS:
             if from_orig:
                 raws = self._feed0(chunk, packet, time)
@@ -298,7 +299,9 @@ class FlowParser:
         return self._mode != _STOPPED
 
     def result(self) -> FlowResult | None:
-        """None if the flow never was WebSocket."""
+        """None if the flow never was WebSocket. May be called at any time, more than once;
+        what only the end of the capture shows (a frame or message cut short, an upgrade
+        with no answer) is computed afresh each time, never stored."""
         if self._mode == _HEURISTIC:
             self._heuristic(final=True)
         upgrade = self._upgrade
@@ -306,24 +309,24 @@ class FlowParser:
         ws = self._ws
         if ws is None and upgrade is None and response is None:
             return None
-        if not self._finished:
-            self._finished = True
-            if ws is not None:
-                assert self._readers is not None
-                for d in (0, 1):
-                    rf = self._readers[d].unfinished()
-                    if rf is not None:
-                        ws.on_unfinished(self._sides[d], rf)
-                ws.finish()
-            if upgrade is not None and response is None:
-                self._add(
+        final: list[Anomaly] = []
+        if ws is not None:
+            assert self._readers is not None
+            cut = [
+                (self._sides[d], rf)
+                for d in (0, 1)
+                if (rf := self._readers[d].unfinished()) is not None
+            ]
+            final = ws.final_anomalies(cut)
+        if upgrade is not None and response is None:
+            final.append(
+                Anomaly(
                     A.HANDSHAKE_NO_RESPONSE,
                     f"expected a response to the upgrade request {upgrade.head.target!r}; "
                     "found none in the capture",
-                    "client",
-                    upgrade.packet,
-                    upgrade.offset,
+                    Location(self.capture, upgrade.packet, self.stream, "client", upgrade.offset),
                 )
+            )
         client_is_orig = self._client != 1
         request: Request | None = None
         version: str | None = None
@@ -350,6 +353,7 @@ class FlowParser:
         anomalies = list(self._anomalies)
         if ws is not None:
             anomalies += ws.anomalies
+        anomalies += final
         start = self._start
         if start is None and ws is not None and ws.frames:
             start = ws.frames[0].time

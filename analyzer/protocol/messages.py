@@ -212,18 +212,35 @@ class WebSocketStream:
                 offset,
             )
 
-    def finish(self) -> None:
-        """The capture ended: note messages left unfinished."""
-        for s in (self._client, self._server):
-            if s.open:
+    def final_anomalies(self, unfinished: list[tuple[Side, RawFrame]]) -> list[Anomaly]:
+        """What the end of the capture shows, without changing the state: frames cut by
+        the end (``unfinished``, from the readers) and messages left without their final
+        frame. The connection may still be fed afterwards."""
+        saved, counts = self.anomalies, dict(self._per_code)
+        self.anomalies = []
+        try:
+            for name, rf in unfinished:
+                self._check_header(self.side(name), rf)
                 self.anomaly(
-                    A.MESSAGE_INCOMPLETE,
-                    f"a fragmented message from the {s.name} ({s.m_frames} frames, "
-                    f"{s.m_wire} payload bytes) had no final frame when the capture ended",
-                    s.name,
-                    s.m_packet,
+                    A.FRAME_INCOMPLETE,
+                    f"expected {rf.length} payload bytes after the header; the capture "
+                    f"ended first (opcode {rf.opcode})",
+                    name,
+                    rf.packet,
+                    rf.offset,
                 )
-                s.open = False
+            for s in (self._client, self._server):
+                if s.open:
+                    self.anomaly(
+                        A.MESSAGE_INCOMPLETE,
+                        f"a fragmented message from the {s.name} ({s.m_frames} frames, "
+                        f"{s.m_wire} payload bytes) had no final frame when the capture ended",
+                        s.name,
+                        s.m_packet,
+                    )
+            return self.anomalies
+        finally:
+            self.anomalies, self._per_code = saved, counts
 
     # -- one frame ---------------------------------------------------------------------
 
@@ -387,19 +404,6 @@ class WebSocketStream:
             )
         if rsv:
             self._check_rsv(s, rsv, opcode, packet, offset)
-
-    def on_unfinished(self, name: Side, rf: RawFrame) -> None:
-        """The capture ended inside the payload of ``rf``: check what its header shows."""
-        s = self.side(name)
-        self._check_header(s, rf)
-        self.anomaly(
-            A.FRAME_INCOMPLETE,
-            f"expected {rf.length} payload bytes after the header; the capture ended first "
-            f"(opcode {rf.opcode})",
-            name,
-            rf.packet,
-            rf.offset,
-        )
 
     def _data_after_close(self, s: SideState, opcode: int, packet: int, offset: int) -> None:
         # RFC 6455 5.5.1: "After sending a Close frame, the endpoint MUST NOT send any

@@ -152,3 +152,14 @@ def test_gap_before_any_data_shifts_offsets() -> None:
     p.data(False, ser(1, b"x") * 3, 2, 2.0)
     r = p.result()
     assert r is not None and [f.offset for f in r.frames] == [1000, 1003, 1006]
+
+
+def test_result_can_be_taken_midway_and_bytes_may_be_views() -> None:
+    p = flow([(True, request()), (False, response())])
+    p.data(False, memoryview(ser(1, b"one", fin=False)), 3, 3.0)
+    early = p.result()
+    assert early is not None and [a.code for a in early.anomalies] == [A.MESSAGE_INCOMPLETE]
+    p.data(False, bytearray(ser(0, b" two")), 4, 4.0)
+    late = p.result()
+    assert late is not None and late.anomalies == ()
+    assert [m.preview for m in late.messages] == [b"one two"]
