@@ -532,3 +532,14 @@ def test_damaged_bytes_give_a_capture_or_an_input_error(data: st.DataObject) -> 
             assert "\n" not in str(exc)
         else:
             assert cap.packets is not None
+
+
+def test_decryption_secrets_block_written_by_editcap() -> None:
+    # tests/data/tls: editcap --inject-secrets tls,KEYS of a Node ws wss:// session.
+    tls = DATA / "tls"
+    reader = PacketReader(tls / "node-tls13-chacha20-dsb.pcapng")
+    segments = list(reader)
+    assert segments and reader.format == "pcapng"
+    (secrets,) = reader.secrets
+    assert secrets.rstrip(b"\0") == (tls / "node-tls13-chacha20.keys").read_bytes()
+    assert read_packet_capture(tls / "node-tls13-chacha20-dsb.pcapng").secrets_embedded

@@ -1,0 +1,166 @@
+#!/usr/bin/env python3
+"""Throughput and memory of the packet-capture path, against tshark, on the same file.
+
+    python benchmarks/bench_capture.py [FILE] [--no-tshark]
+
+FILE defaults to the largest capture in benchmarks/data/ (make one with
+make_large_capture.py). Runs, one after the other, each in its own process:
+
+- ws-analyzer: ``iter_connections`` over the file (reader, TCP reassembly, HTTP upgrade,
+  frames, messages, deflate), writing each frame's packet, opcode and close code;
+- tshark: ``tshark -r FILE -Y websocket -T fields -e frame.number -e websocket.opcode
+  -e websocket.payload.close.status_code``;
+
+then prints packets/s, MB/s and peak RSS (``os.wait4`` rusage of each process) for both,
+the ratio, and whether the two agree frame for frame (packet number, opcode, close code).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+TSHARK_FIELDS = ["frame.number", "websocket.opcode", "websocket.payload.close.status_code"]
+
+
+def worker(path: Path, out: Path) -> None:
+    """The measured ws-analyzer run (in a child process)."""
+    from analyzer.session.build_pcap import PcapSession
+
+    start = time.perf_counter()
+    session = PcapSession(path)
+    connections = frames = 0
+    with out.open("w", buffering=1 << 20) as f:
+        write = f.write
+        for conn in session.connections():
+            connections += 1
+            for fr in conn.frames or ():
+                frames += 1
+                code = "" if fr.close_code is None else fr.close_code
+                write(f"{fr.last_packet or fr.packet}\t{fr.opcode}\t{code}\n")
+    elapsed = time.perf_counter() - start
+    result = {
+        "elapsed": elapsed,
+        "packets": session.reader.packets,
+        "connections": connections,
+        "frames": frames,
+    }
+    print(json.dumps(result))
+
+
+def run(cmd: list[str], stdout: Path) -> tuple[float, int, int]:
+    """Wall seconds, peak RSS in bytes and exit status of ``cmd``."""
+    with stdout.open("w") as f:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=f, stderr=subprocess.DEVNULL)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    return wall, usage.ru_maxrss * 1024, proc.returncode
+
+
+def tshark_frames(path: Path) -> list[tuple[int, int, int | None]]:
+    out = []
+    for line in path.read_text().splitlines():
+        number, opcodes, codes = (line.split("\t") + ["", ""])[:3]
+        pending = [int(c) for c in codes.split(",") if c]
+        for op in opcodes.split(","):
+            if not op:
+                continue
+            opcode = int(op, 0)
+            code = pending.pop(0) if opcode == 8 and pending else None
+            out.append((int(number), opcode, code))
+    return out
+
+
+def our_frames(path: Path) -> list[tuple[int, int, int | None]]:
+    out = []
+    for line in path.read_text().splitlines():
+        number, opcode, code = line.split("\t")
+        out.append((int(number), int(opcode), int(code) if code else None))
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("file", type=Path, nargs="?")
+    ap.add_argument("--no-tshark", action="store_true")
+    args = ap.parse_args()
+    path: Path | None = args.file
+    if path is None:
+        candidates = sorted(
+            (p for p in (HERE / "data").glob("large-*") if p.is_file()),
+            key=lambda p: p.stat().st_size,
+        )
+        if not candidates:
+            sys.exit("no capture given and none in benchmarks/data/: run make_large_capture.py")
+        path = candidates[-1]
+    size = path.stat().st_size
+    print(f"file: {path} ({size / 1e6:.1f} MB)")
+    with tempfile.TemporaryDirectory() as tmp:
+        ours_out = Path(tmp) / "ours.tsv"
+        report = Path(tmp) / "ours.json"
+        cmd = [sys.executable, __file__, "--worker", str(path), str(ours_out)]
+        env_root = str(HERE.parent)
+        os.environ["PYTHONPATH"] = env_root + os.pathsep + os.environ.get("PYTHONPATH", "")
+        wall, rss, status = run(cmd, report)
+        if status:
+            sys.exit(f"ws-analyzer run failed (exit {status})")
+        info = json.loads(report.read_text())
+        packets = info["packets"]
+        print(
+            f"ws-analyzer: {packets} packets, {info['connections']} connections, "
+            f"{info['frames']} frames in {info['elapsed']:.2f} s ({wall:.2f} s wall with start-up)"
+        )
+        ours_pps = packets / info["elapsed"]
+        print(
+            f"  {ours_pps / 1e3:.0f}k packets/s, {size / info['elapsed'] / 1e6:.1f} MB/s, "
+            f"peak RSS {rss / 2**20:.1f} MB"
+        )
+        if args.no_tshark:
+            return
+        tshark_out = Path(tmp) / "tshark.tsv"
+        cmd = ["tshark", "-n", "-r", str(path), "-Y", "websocket", "-T", "fields"]
+        for field in TSHARK_FIELDS:
+            cmd += ["-e", field]
+        t_wall, t_rss, t_status = run(cmd, tshark_out)
+        if t_status:
+            sys.exit(f"tshark failed (exit {t_status})")
+        theirs = tshark_frames(tshark_out)
+        t_pps = packets / t_wall
+        print(f"tshark: {len(theirs)} frames in {t_wall:.2f} s")
+        print(
+            f"  {t_pps / 1e3:.0f}k packets/s, {size / t_wall / 1e6:.1f} MB/s, "
+            f"peak RSS {t_rss / 2**20:.1f} MB"
+        )
+        print(
+            f"ratio: {ours_pps / t_pps:.1f}x tshark's packets/s "
+            f"({wall and packets / wall / t_pps:.1f}x counting interpreter start-up); "
+            f"memory {rss / t_rss:.2f}x"
+        )
+        ours = sorted(our_frames(ours_out))
+        theirs.sort()
+        if ours == theirs:
+            closes = sum(1 for f in ours if f[1] == 8)
+            print(f"agreement: all {len(ours)} frames and {closes} close frames are the same")
+        else:
+            a, b = set(ours), set(theirs)
+            print(
+                f"DISAGREEMENT: {len(ours)} frames ours, {len(theirs)} tshark's; "
+                f"only ours {sorted(a - b)[:5]}, only tshark's {sorted(b - a)[:5]}"
+            )
+            sys.exit(1)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 4 and sys.argv[1] == "--worker":
+        worker(Path(sys.argv[2]), Path(sys.argv[3]))
+    else:
+        main()
