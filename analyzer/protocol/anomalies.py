@@ -108,7 +108,8 @@ CATALOGUE: dict[str, str] = {
     LIMIT_FRAMES: "More frames than limits.max_messages_per_connection; later ones are "
     "not recorded.",
     LIMIT_ANOMALIES: "One anomaly code occurred too often; later occurrences are not recorded.",
-    STREAM_GAP: "Bytes of this direction are missing from the capture.",
+    STREAM_GAP: "Bytes of this direction are missing from the capture (each gap; the detail "
+    "says whether frames after it could be parsed).",
     STREAM_UNPARSED: "After a gap the frame boundaries are lost: the rest of the direction was "
     "not parsed.",
 }

@@ -263,7 +263,7 @@ class FlowParser:
             status, raws = reader.gap(length, packet, time)
             if raws:
                 self._ws.on_frames(self._sides[d], raws)
-            self._ws.on_gap(self._sides[d], offset, length, packet, status == "lost")
+            self._ws.on_gap(self._sides[d], offset, length, packet, status)
             return
         if mode == _STOPPED:
             return

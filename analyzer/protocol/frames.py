@@ -450,10 +450,10 @@ class FrameReader:
         """``length`` bytes are missing. Returns ``("payload", frames)`` when they fall
         inside the payload of the frame being read (only that payload is lost; ``frames``
         holds it when the gap ends exactly at its end), or ``("lost", [])`` when frame
-        boundaries are lost (the reader stops)."""
+        boundaries are lost (the reader stops), ``("stopped", [])`` when it had stopped."""
         self.offset += length
         if self.lost:
-            return "lost", []
+            return "stopped", []
         hdr = self._hdr
         if hdr is not None and length <= self._need:
             self._need -= length

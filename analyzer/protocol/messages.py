@@ -189,24 +189,31 @@ class WebSocketStream:
         for rf in raws:
             self.frame(s, rf)
 
-    def on_gap(self, name: Side, offset: int, length: int, packet: int, lost: bool) -> None:
-        """``length`` bytes of ``name``'s stream are missing at ``offset``."""
+    def on_gap(self, name: Side, offset: int, length: int, packet: int, status: str) -> None:
+        """``length`` bytes of ``name``'s stream are missing at ``offset``. ``status`` is
+        the reader's: ``"payload"`` (inside one frame's payload), ``"lost"`` (frame
+        boundaries lost here) or ``"stopped"`` (the direction was already not parsed)."""
         s = self.side(name)
         s.lost = True
-        if lost:
+        if status == "payload":
+            consequence = "inside a frame's payload: that payload is unknown, the frames "
+            consequence += "around it are intact"
+        elif status == "lost":
+            consequence = "frame boundaries are lost: the rest of this direction is not parsed"
+        else:
+            consequence = "this direction was already not parsed"
+        self.anomaly(
+            A.STREAM_GAP,
+            f"{length} bytes missing at offset {offset} of the {name}'s stream; {consequence}",
+            name,
+            packet,
+            offset,
+        )
+        if status == "lost":
             self.anomaly(
                 A.STREAM_UNPARSED,
-                f"{length} bytes missing at offset {offset} of the {name}'s stream; frame "
-                "boundaries are lost, the rest of this direction was not parsed",
-                name,
-                packet,
-                offset,
-            )
-        else:
-            self.anomaly(
-                A.STREAM_GAP,
-                f"{length} bytes missing at offset {offset}, inside a frame's payload: that "
-                "payload is unknown, the frames around it are intact",
+                f"after the gap at offset {offset} no frame of the {name} was parsed (no "
+                "reliable way to find the next frame header in arbitrary payload bytes)",
                 name,
                 packet,
                 offset,

@@ -101,7 +101,10 @@ def test_gap_on_a_header_stops_that_direction_only() -> None:
     p.data(True, ser(1, b"client still parsed", mask=M), 6, 6.0)
     r = p.result()
     assert r is not None
-    assert [a.code for a in r.anomalies] == [A.STREAM_UNPARSED]
+    assert [a.code for a in r.anomalies] == [A.STREAM_GAP, A.STREAM_UNPARSED]
+    p.gap(False, 5, 7, 7.0)
+    r = p.result()
+    assert r is not None and [a.code for a in r.anomalies][-1] == A.STREAM_GAP
     assert [m.preview for m in r.messages] == [b"one", b"client still parsed"]
 
 
