@@ -72,6 +72,7 @@ class PcapSession:
     def connections(self) -> Iterator[Connection]:
         for flow in self.tracker.run(self.reader):
             conn = self.connection(flow)
+            flow.release()
             if conn is not None:
                 yield conn
 
