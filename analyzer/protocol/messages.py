@@ -123,6 +123,27 @@ class SideState:
 class WebSocketStream:
     """Frames of both sides of one connection into the session model's records."""
 
+    __slots__ = (
+        "capture",
+        "stream",
+        "limits",
+        "deflate",
+        "other_extension",
+        "handshake_seen",
+        "frames",
+        "messages",
+        "closes",
+        "anomalies",
+        "message_count",
+        "frame_count",
+        "message_total",
+        "_per_code",
+        "_client",
+        "_server",
+        "_preview",
+        "_cap",
+    )
+
     def __init__(
         self,
         capture: str,
@@ -312,6 +333,12 @@ class WebSocketStream:
                     )
                 elif total == self._cap:
                     self._over_cap(name, packet)
+            elif (
+                fin
+                and payload is not None
+                and not (self.deflate is not None and self.deflate.per_frame)
+            ):
+                self._single_compressed(s, rf, index)
             else:
                 self._start(s, rf, index)
                 self._piece(s, rf)
@@ -539,6 +566,62 @@ class WebSocketStream:
             inf = s.inflater = Inflater(d.window_bits(s.name), not d.no_context_takeover(s.name))
         return inf
 
+    def _single_compressed(self, s: SideState, rf: RawFrame, index: int) -> None:
+        """A whole permessage-deflate message in one frame (RSV1 set, payload at hand)."""
+        name = s.name
+        inf = s.inflater if s.inflater is not None else self._inflater(s)
+        inf.start()
+        payload = rf.payload
+        assert payload is not None
+        raw = unmask(payload, rf.mask) if rf.mask is not None else payload
+        budget = self.limits.max_decompressed_bytes
+        preview: bytes | None
+        try:
+            data, over = inf.feed(raw, budget, True)
+        except InflateError as exc:
+            self._inflate_failed(s, rf, str(exc))
+            size, preview = rf.length, None  # the wire size: no garbage
+        else:
+            if over:
+                self._bomb(name, rf)
+            elif rf.opcode == 1:
+                try:
+                    data.decode("utf-8")
+                except UnicodeDecodeError as err:
+                    self._bad_utf8(name, rf.packet, err.start, data)
+            size = len(data)
+            pv = self._preview
+            preview = data[:pv] if size > pv else data
+        self._record(
+            _new(
+                Message,
+                (
+                    self.message_total,
+                    name,
+                    rf.time,
+                    rf.opcode,
+                    size,
+                    preview,
+                    True,
+                    1,
+                    rf.packet,
+                    None,
+                    None,
+                    index,
+                ),
+            )
+        )
+
+    def _bomb(self, name: Side, rf: RawFrame) -> None:
+        self.anomaly(
+            A.LIMIT_DECOMPRESSED_BYTES,
+            f"expected a message to inflate to at most {self.limits.max_decompressed_bytes} "
+            "bytes; found more, inflating stopped (the message size shown is this limit)",
+            name,
+            rf.packet,
+            rf.offset,
+        )
+
     def _odd_data_start(self, s: SideState, opcode: int, packet: int, offset: int) -> None:
         """A text/binary frame after this side's close, or inside its fragmented message."""
         if s.closed:
@@ -613,8 +696,13 @@ class WebSocketStream:
                 s.m_size += rf.length
             return
         if not inflate:
-            if s.m_utf8 is None and len(s.m_preview) >= self._preview:
+            if s.m_utf8 is None:
+                # Binary: only the bytes that still fit in the preview are unmasked.
                 s.m_size += rf.length
+                room = self._preview - len(s.m_preview)
+                if room > 0:
+                    head = payload[:room]
+                    s.m_preview += unmask(head, rf.mask) if rf.mask is not None else head
                 return
             data = unmask(payload, rf.mask) if rf.mask is not None else payload
         else:
@@ -632,15 +720,7 @@ class WebSocketStream:
                 s.m_inflating = False
                 return
             if over:
-                self.anomaly(
-                    A.LIMIT_DECOMPRESSED_BYTES,
-                    f"expected a message to inflate to at most "
-                    f"{self.limits.max_decompressed_bytes} bytes; found more, inflating "
-                    "stopped (the message size shown is this limit)",
-                    s.name,
-                    rf.packet,
-                    rf.offset,
-                )
+                self._bomb(s.name, rf)
                 s.m_known = False
                 s.m_bomb = True
                 s.m_inflating = False
