@@ -299,16 +299,19 @@ class _Checker:
             self.used.add((path, name))
 
 
-def check_fields(serialized: bytes, variables: Mapping[str, Field]) -> frozenset[tuple[str, str]]:
+def check_fields(
+    serialized: bytes, variables: Mapping[str, Field]
+) -> tuple[frozenset[tuple[str, str]], str]:
     """Raise ``FieldCheckError`` for a field the view does not have.
 
     Returns the (variable, top-level field) pairs the expression reads, which tells the
-    evaluator which heavy fields a rule needs.
+    evaluator which heavy fields a rule needs, and the view's kind of the whole
+    expression's value when it is a plain field ("dyn" otherwise).
     """
     root, positions = decode_checked(serialized)
     checker = _Checker(variables, positions, set())
-    checker.walk(root, {})
-    return frozenset(checker.used)
+    field, _ = checker.walk(root, {})
+    return frozenset(checker.used), field.kind
 
 
 # -- environments and compiled expressions --------------------------------------------------
@@ -388,11 +391,13 @@ def compile_expression(source: str, variables: Mapping[str, Field], *, want_bool
         offset = _offset_of(source, line, col) if line is not None and col is not None else None
         raise CompileError(message, offset) from None
     try:
-        uses = check_fields(program.serialize(), variables)
+        uses, kind = check_fields(program.serialize(), variables)
     except FieldCheckError as exc:
         raise CompileError(exc.message, exc.offset) from None
     result = program.return_type().name()
-    if want_bool and result not in ("bool", "BOOL", "dyn", "DYN"):
+    if result.lower() == "dyn" and kind not in ("dyn", "bool"):
+        result = kind  # a view field of known type, e.g. connection.id (a string)
+    if want_bool and result.lower() not in ("bool", "dyn"):
         raise CompileError(f"the condition must be true or false, not {result.lower()}", 0)
     return Compiled(source, program, uses, result.lower())
 

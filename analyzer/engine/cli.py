@@ -14,7 +14,7 @@ import click
 
 from analyzer.engine.examples import run_examples
 from analyzer.engine.loader import Rule, load_paths, load_rules
-from analyzer.errors import EXIT_USAGE, RuleError
+from analyzer.errors import AnalyzerError
 
 WIDTH = 88
 
@@ -75,7 +75,7 @@ def show_command(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
     ruleset = load_rules(rule_dirs)
     rule = ruleset.get(rule_id)
     if rule is None:
-        raise RuleError(f"no rule has the id {rule_id!r} (see `ws-analyzer rules list`)")
+        raise AnalyzerError(f"no rule has the id {rule_id!r} (see `ws-analyzer rules list`)")
     out = [
         f"{rule.id}: {rule.title}",
         f"severity: {rule.severity.label}    scope: {rule.scope}    tags: {', '.join(rule.tags)}",
@@ -140,6 +140,3 @@ def test_command(paths: tuple[Path, ...]) -> None:
     click.echo(f"{total - failures} passed, {failures} failed")
     if failures:
         raise SystemExit(1)
-
-
-__all__ = ["rules", "EXIT_USAGE"]

@@ -46,7 +46,7 @@ from analyzer.engine.cel import (
 from analyzer.engine.findings import Severity
 from analyzer.engine.scopes import SCOPES
 from analyzer.engine.scopes import ensure as ensure_scope
-from analyzer.errors import RuleError
+from analyzer.errors import AnalyzerError, RuleError
 from analyzer.resources import rules_dir
 from analyzer.session.model import Fact
 
@@ -412,7 +412,7 @@ def select_rules(
     for option, names in (("--select", select), ("--ignore", ignore)):
         for name in names:
             if name not in known:
-                raise RuleError(f"{option}: no rule or tag is named {name!r}")
+                raise AnalyzerError(f"{option}: no rule or tag is named {name!r}")
     picked = [r for r in rules if not select or r.selected_by(select)]
     return tuple(r for r in picked if not r.selected_by(ignore))
 
