@@ -8,6 +8,7 @@ holds what the reports would hide. When ``analyzer.render.redact`` provides
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable, Sequence
 from urllib.parse import parse_qsl, quote, urlsplit, urlunsplit
@@ -68,6 +69,7 @@ def _fallback_text(text: str) -> str:
     return BEARER_RE.sub(lambda m: f"{m.group(1)} {MASK}", text)
 
 
+@functools.cache
 def _upstream() -> tuple[UrlRedactor, TextRedactor] | None:
     try:
         from analyzer.render import redact as upstream
