@@ -19,7 +19,10 @@ from test_hops_tshark import HOPS, needs_tshark, read_har_json, read_with_tshark
 from analyzer.session.hops import HeaderDiff, HopChain, link_sessions
 from analyzer.session.model import Capture, Headers
 
-CORPUS = Path(__file__).resolve().parents[3] / "shared" / "corpus"
+# The public corpus, as copied into tests/data by the readers' helpers (see MANIFEST.md).
+DATA = Path(__file__).resolve().parents[1] / "data"
+CORPUS_PCAPS = DATA / "pcap"
+CORPUS_HARS = DATA / "har" / "corpus"
 Reader = Callable[[Path], Capture]
 
 pytestmark = needs_tshark
@@ -233,9 +236,8 @@ def test_a_gateway_that_answered_itself(read: Reader) -> None:
 
 
 def _corpus_files() -> list[Path]:
-    files = sorted(p for sub in ("pcap", "har") for p in (CORPUS / sub).rglob("*") if p.is_file())
-    if not files:
-        pytest.skip(f"corpus not found at {CORPUS}")
+    files = sorted(p for d in (CORPUS_PCAPS, CORPUS_HARS) for p in d.rglob("*") if p.is_file())
+    assert len(files) >= 33, "the corpus copies in tests/data are missing"
     return files
 
 
@@ -292,10 +294,8 @@ def test_view_for_rules(read: Reader) -> None:
 
 def test_a_har_made_from_a_pcap_is_the_same_leg(read: Reader) -> None:
     # pcap2har turned this capture into that HAR: one browser connection, recorded twice.
-    pcap = CORPUS / "pcap" / "mikekap-pcap2har" / "ipv4-websocket-segmented.pcap"
-    har = CORPUS / "har" / "mikekap-pcap2har" / "test_websocket.py-test_websocket_segmented.har"
-    if not pcap.exists():
-        pytest.skip(f"corpus not found at {CORPUS}")
+    pcap = CORPUS_PCAPS / "mikekap-pcap2har" / "ipv4-websocket-segmented.pcap"
+    har = CORPUS_HARS / "test_websocket.py-test_websocket_segmented.har"
     keys = [{c.key for c in read(p).connections if c.key} for p in (pcap, har)]
     assert keys[0] & keys[1], "the two files should share the connection's key"
     assert link_sessions((read(pcap), read(har))) == ()
