@@ -596,13 +596,13 @@ class FlowParser:
             if isinstance(head, NotHttp):
                 self._not_http(d, head)
                 return
-            hpacket, _ = buf.packet_at(0)
+            hpacket, htime = buf.packet_at(0)
             offset = buf.base
             buf.consume(head.size)
-            if not self._on_response(head, hpacket, offset):
+            if not self._on_response(head, hpacket, offset, htime):
                 return
 
-    def _on_response(self, head: ResponseHead, packet: int, offset: int) -> bool:
+    def _on_response(self, head: ResponseHead, packet: int, offset: int, time: float) -> bool:
         """One response head; False when the flow left HTTP mode."""
         loc = Location(self.capture, packet, self.stream, "server", offset)
         if 100 <= head.status < 200 and head.status != 101:
@@ -621,7 +621,7 @@ class FlowParser:
                 )
                 self._response = head
                 self._response_loc = loc
-                self._start = None
+                self._start = time
                 self._enter_ws(handshake_seen=True)
                 return False
             self._stop()

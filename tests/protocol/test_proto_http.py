@@ -169,6 +169,7 @@ def test_response_without_request_and_no_response() -> None:
     assert r is not None and r.request is None and r.response is not None
     assert [a.code for a in r.anomalies] == [A.HANDSHAKE_RESPONSE_WITHOUT_REQUEST]
     assert r.client_is_orig and [m.side for m in r.messages] == ["server", "client"]
+    assert r.start == 1.0  # the 101's time: the request was not seen
     # The capture started with the server's packet: orig is the server.
     p = _flow([(True, response() + ser(1, b"s")), (False, ser(1, b"c", mask=M))])
     r = p.result()
