@@ -10,6 +10,7 @@ The document *is* the JSON report (schema ``ws-analyzer/report/v1``, see
 
 from __future__ import annotations
 
+import re
 import time as _time
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -34,6 +35,7 @@ from analyzer.session.model import (
 )
 
 SCHEMA = "ws-analyzer/report/v1"
+SENTENCE_END_RE = re.compile(r"(?<=[a-z0-9)\"'])\.\s+(?=[A-Z])")
 
 Doc = dict[str, Any]
 
@@ -372,14 +374,20 @@ def verdict(doc: Doc, by_id: dict[str, Doc]) -> Doc:
         return {"sentence": sentence, "severity": None, "finding": None, "also": []}
     top = findings[0]
     conn = by_id.get(top["connection"]) if top["connection"] else None
-    parts = [str(top["message"]).rstrip(".")]
+    # Where and when attach to the message's first sentence; the rest follows it.
+    message = " ".join(str(top["message"]).split())
+    split = SENTENCE_END_RE.search(message)
+    first, rest = (message[: split.start()], message[split.end() :]) if split else (message, "")
+    parts = [first.rstrip(".")]
     where = _where(conn)
     if where:
         parts.append(where)
     moment = _moment(top["time"], conn)
     if moment:
         parts.append(moment)
-    sentence = " ".join(parts) + "."
+    sentence = ", ".join(parts[:2]) + (" " + parts[2] if len(parts) > 2 else "") + "."
+    if rest:
+        sentence += " " + rest
     also = [
         f["message"]
         for f in findings[1:]

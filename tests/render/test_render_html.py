@@ -104,7 +104,7 @@ def test_motivating_case_page() -> None:
     headline = " ".join("".join(page.h1).split())
     assert headline.startswith(
         "The server closed the connection with 1008 Policy Violation ('origin not allowed') "
-        "right after the client's first message on connection server-side#0"
+        "right after the client's first message, on connection server-side#0"
     )
     assert "+0.022 s after the upgrade request" in headline
     assert page.tags.index("h1") < page.tags.index("section")  # the verdict comes first
