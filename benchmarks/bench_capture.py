@@ -55,6 +55,37 @@ def worker(path: Path, out: Path) -> None:
     print(json.dumps(result))
 
 
+def stage_worker(path: Path, stage: str) -> None:
+    """Time one stage alone: the reader ("reader") or reader + TCP reassembly with a sink
+    that drops the bytes ("tcp"), to show where the time of the full run goes."""
+    from analyzer.inputs.pcap import PacketReader
+    from analyzer.limits import DEFAULT_LIMITS
+    from analyzer.streams.tcp import TcpFlow, TcpTracker
+
+    class Discard:
+        interested = True
+
+        def data(self, from_orig: bool, chunk: bytes, packet: int, time: float) -> None:
+            pass
+
+        def gap(self, from_orig: bool, length: int, packet: int, time: float) -> None:
+            pass
+
+    def discard(flow: TcpFlow) -> Discard:
+        return Discard()
+
+    start = time.perf_counter()
+    reader = PacketReader(path)
+    if stage == "reader":
+        for _ in reader:
+            pass
+    else:
+        for _ in TcpTracker(str(path), DEFAULT_LIMITS, discard).run(reader):
+            pass
+    elapsed = time.perf_counter() - start
+    print(json.dumps({"elapsed": elapsed, "packets": reader.packets}))
+
+
 def run(cmd: list[str], stdout: Path) -> tuple[float, int, int]:
     """Wall seconds, peak RSS in bytes and exit status of ``cmd``."""
     with stdout.open("w") as f:
@@ -92,6 +123,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("file", type=Path, nargs="?")
     ap.add_argument("--no-tshark", action="store_true")
+    ap.add_argument(
+        "--stages", action="store_true", help="also time the reader alone and reader + TCP"
+    )
     args = ap.parse_args()
     path: Path | None = args.file
     if path is None:
@@ -124,6 +158,17 @@ def main() -> None:
             f"  {ours_pps / 1e3:.0f}k packets/s, {size / info['elapsed'] / 1e6:.1f} MB/s, "
             f"peak RSS {rss / 2**20:.1f} MB"
         )
+        if args.stages:
+            for stage in ("reader", "tcp"):
+                cmd = [sys.executable, __file__, "--stage", stage, str(path)]
+                s_wall, s_rss, s_status = run(cmd, report)
+                if s_status:
+                    sys.exit(f"stage {stage} failed (exit {s_status})")
+                s_info = json.loads(report.read_text())
+                print(
+                    f"  stage {stage:6}: {s_info['packets'] / s_info['elapsed'] / 1e3:.0f}k "
+                    f"packets/s ({s_info['elapsed']:.2f} s), peak RSS {s_rss / 2**20:.1f} MB"
+                )
         if args.no_tshark:
             return
         tshark_out = Path(tmp) / "tshark.tsv"
@@ -162,5 +207,7 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--worker":
         worker(Path(sys.argv[2]), Path(sys.argv[3]))
+    elif len(sys.argv) == 4 and sys.argv[1] == "--stage":
+        stage_worker(Path(sys.argv[3]), sys.argv[2])
     else:
         main()

@@ -239,7 +239,13 @@ class TcpTracker:
         if half is not None:
             # flags has SYN. A SYN without ACK with a new ISN on a live flow: port reuse.
             flow = half.flow
-            if flags & ACK or not half.from_orig or half.isn in (-1, seq):
+            # (Wireshark: a SYN with another sequence number than the base starts anew.)
+            if (
+                flags & ACK
+                or not half.from_orig
+                or half.isn == seq
+                or (half.isn == -1 and half.delivered == 0)
+            ):
                 if half.isn == -1:
                     self._set_isn(half, seq, number)
                 return half

@@ -269,6 +269,14 @@ def test_ipv6(tmp_path: Path, original: Capture) -> None:
     assert summary(cap)[0][3:] == summary(original)[0][3:]
 
 
+def test_raw_ipv6_link_types(tmp_path: Path, original: Capture) -> None:
+    _, records = read_records(ORIGINAL)
+    for linktype in (101, 229):  # LINKTYPE_RAW (version nibble), LINKTYPE_IPV6
+        frames = [(t, _to_ipv6(f)[14:]) for t, f in records]
+        cap = read_packet_capture(write_pcap(tmp_path / f"raw{linktype}.pcap", frames, linktype))
+        assert summary(cap)[0][3:] == summary(original)[0][3:]
+
+
 def test_ipv6_extension_headers_are_skipped(tmp_path: Path, original: Capture) -> None:
     # Hop-by-hop (8 bytes, next: destination options), destination options (8 bytes with a
     # PadN, next: TCP).

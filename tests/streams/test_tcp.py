@@ -376,3 +376,10 @@ def test_uninterested_flow_kept_to_its_end_when_asked() -> None:
     assert flow.end == "fin" and flow.last_packet == 5
     assert sinks[0].packets == [2]  # its bytes were no longer fed
     assert tracker.live == {} and tracker.dropped == 0
+
+
+def test_syn_after_a_flow_seen_mid_connection_is_a_new_stream() -> None:
+    segs = [seg(1, 5000, b"old data"), seg(2, 9000, flags=SYN), seg(3, 9001, b"new")]
+    _, flows, sinks = track(segs)
+    assert [f.stream for f in flows] == [0, 1]
+    assert sinks[1].stream(True) == b"new"
