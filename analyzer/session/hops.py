@@ -63,7 +63,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from analyzer.session.model import Capture, Close, Connection, Headers
+from analyzer.session.model import Capture, Close, Connection, Headers, Request, Response
 
 # Downstream leg's upgrade request after the upstream one, same clock: a proxy forwards an
 # upgrade in well under a second; two seconds leaves room for a slow upstream DNS/connect.
@@ -263,6 +263,31 @@ class HopChain:
             "legs": legs,
             "hops": hops,
         }
+
+    def to_json(self) -> dict[str, Any]:
+        """For reports: the view plus each hop's header diffs with their raw values
+        (``{name, before, after}``: lists of values; [] when absent). Redacting
+        Authorization, Cookie and the like is the renderer's job."""
+        out = self.view()
+        for hop, hop_out in zip(self.hops, out["hops"], strict=True):
+            for part, diff in (("request", hop.request), ("response", hop.response)):
+                hop_out[f"{part}_diff"] = {
+                    kind: [
+                        {"name": c.name, "before": list(c.before), "after": list(c.after)}
+                        for c in getattr(diff, kind)
+                    ]
+                    for kind in ("removed", "added", "changed")
+                }
+        for leg, leg_out in zip(self.legs, out["legs"], strict=True):
+            leg_out["request_location"] = _loc(leg.connection.request)
+            leg_out["close_location"] = (
+                leg.close.location.to_json() if leg.close and leg.close.location else None
+            )
+        return out
+
+
+def _loc(record: Request | Response | None) -> dict[str, object] | None:
+    return record.location.to_json() if record is not None and record.location else None
 
 
 def _leg_view(index: int, leg: Leg) -> dict[str, Any]:

@@ -8,6 +8,7 @@ not built.
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -309,3 +310,13 @@ def test_browser_har_and_a_server_pcap_from_a_machine_with_another_clock(
     assert chain.legs[0].capture.endswith("browser.har")
     assert chain.legs[1].clock_offset == pytest.approx(93.5, abs=0.05)
     assert chain.hops[0].request.names("removed") == ("origin",)
+
+
+def test_to_json_for_reports_keeps_raw_values_and_locations(read: Reader) -> None:
+    (chain,) = _link(read, HOPS / "relay-1011" / "both-legs.pcapng")
+    out = json.loads(json.dumps(chain.to_json()))  # plain JSON types only
+    diff = out["hops"][0]["request_diff"]
+    assert {"name": "cookie", "before": ["sid=c0ffee"], "after": []} in diff["removed"]
+    assert out["legs"][1]["close"]["code"] == 1008
+    assert out["legs"][0]["request_location"]["packet"] > 0
+    assert out["legs"][1]["close_location"]["direction"] == "server"
