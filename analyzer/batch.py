@@ -504,13 +504,16 @@ def _make_command() -> click.Command:
 
         INPUT is a capture file, a folder (searched recursively; files are recognised by
         content, and what is not a capture is skipped and counted) or a glob pattern
-        ("exports/**/*.har"). OUTDIR receives reports/<name>/ per capture, summary.csv and
-        summary.parquet (one row per connection), findings.csv/.parquet, captures.csv/
-        .parquet and index.html (charts of close codes and rule hits, by host, origin,
-        user agent and creator; the captures worst first; those that could not be read).
+        ("exports/**/*.har"). OUTDIR receives reports/<name>/ per capture, and
+        summary.csv (one row per connection), findings.csv (one row per finding),
+        captures.csv (one row per capture, with the error of those that failed), each
+        also as .parquet, and index.html: charts of close codes and rule hits, the same
+        by host, origin, user agent and creator, the captures worst first, and those
+        that could not be read.
 
         Running again over the same OUTDIR skips the captures already done (same file,
-        same options) unless --force: an interrupted batch resumes where it stopped.
+        same options; recorded in OUTDIR/.state/) unless --force: an interrupted batch
+        resumes where it stopped, and the summary covers every capture done in OUTDIR.
 
         Exit codes: 0 every capture was analyzed, 1 some could not be read (listed in
         index.html and captures.csv), 2 bad usage, 130 interrupted.
