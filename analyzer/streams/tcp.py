@@ -190,9 +190,10 @@ class TcpTracker:
     def run(self, segments: Iterable[Segment]) -> Iterator[TcpFlow]:
         live = self.live
         finished = self._finished
+        syn, fin_rst, mask = SYN, FIN | RST, MASK32  # locals: no global lookups per packet
         for number, time, key, seq, flags, payload, missing in segments:
             half = live.get(key)
-            if half is None or flags & SYN:
+            if half is None or flags & syn:
                 half = self._syn_or_new(half, key, number, time, seq, flags)
                 if half is None:
                     continue
@@ -202,7 +203,7 @@ class TcpTracker:
             if payload:
                 if seq == half.nxt and half.pending is None and not missing:
                     n = len(payload)
-                    half.nxt = (seq + n) & MASK32
+                    half.nxt = (seq + n) & mask
                     half.delivered += n
                     sink = flow.sink
                     if sink is None:
@@ -214,7 +215,7 @@ class TcpTracker:
                     self._segment(half, number, time, seq, payload, missing)
             elif missing:
                 self._segment(half, number, time, seq, payload, missing)
-            if flags & (FIN | RST):
+            if flags & fin_rst:
                 self._fin_rst(half, number, time, seq, flags, len(payload) + missing)
             if finished:
                 yield from finished
