@@ -190,3 +190,34 @@ def test_any_bytes_give_records_never_exceptions(handshake: bool, events: list[A
     if r is not None:
         assert len(r.messages) <= sum(r.message_count.values())
         assert p.result() is not None  # result() may be called again
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from([1, 2, 9]), st.binary(max_size=400)), min_size=1, max_size=10
+    ),
+    st.integers(0, 10**6),
+    st.integers(1, 600),
+)
+def test_a_gap_never_invents_frames(items: list[Any], where: int, length: int) -> None:
+    wire = b"".join(serialize(op, p) for op, p in items)
+    full = _run([(True, request()), (False, response()), (False, wire)], None)
+    cut = where % len(wire)
+    length = min(length, len(wire) - cut)
+    p = FlowParser("g.pcap", 0, Limits(max_preview_bytes=64))
+    p.data(True, request(), 1, 1.0)
+    p.data(False, response(), 2, 2.0)
+    p.data(False, wire[:cut], 3, 3.0)
+    p.gap(False, length, 4, 4.0)
+    p.data(False, wire[cut + length :], 5, 5.0)
+    r = p.result()
+    assert r is not None
+    base = len(response())
+    true = {f.offset: f for f in full.frames}
+    for f in r.frames:
+        t = true[f.offset]  # every frame we report starts where a real frame starts
+        assert (f.opcode, f.length, f.fin) == (t.opcode, t.length, t.fin)
+    before = [f for f in full.frames if f.offset - base + 2 + f.length <= cut]
+    assert [f.offset for f in r.frames][: len(before)] == [f.offset for f in before]
+    assert "stream.gap" in [a.code for a in r.anomalies]
