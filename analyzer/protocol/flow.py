@@ -267,6 +267,12 @@ class FlowParser:
             return
         if mode == _STOPPED:
             return
+        if mode == _HEURISTIC:
+            # Decide on the evidence so far; frames already seen are not lost to the gap.
+            self._heuristic(final=True)
+            if self._mode == _WS:
+                self.gap(from_orig, length, packet, time)
+            return
         buf = self._bufs[d]
         if mode == _UNDECIDED and not buf.data:
             buf.base += length  # nothing seen yet: the capture started mid-flow
@@ -301,7 +307,9 @@ class FlowParser:
     def result(self) -> FlowResult | None:
         """None if the flow never was WebSocket. May be called at any time, more than once;
         what only the end of the capture shows (a frame or message cut short, an upgrade
-        with no answer) is computed afresh each time, never stored."""
+        with no answer) is computed afresh each time, never stored. A flow still waiting
+        for the heuristic's evidence is decided here on what was seen (the weaker bar of
+        two complete frames)."""
         if self._mode == _HEURISTIC:
             self._heuristic(final=True)
         upgrade = self._upgrade

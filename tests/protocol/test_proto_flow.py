@@ -166,3 +166,15 @@ def test_result_can_be_taken_midway_and_bytes_may_be_views() -> None:
     late = p.result()
     assert late is not None and late.anomalies == ()
     assert [m.preview for m in late.messages] == [b"one two"]
+
+
+def test_gap_during_heuristic_decides_on_what_was_seen() -> None:
+    p = flow([(True, ser(1, b"a", mask=M) + ser(1, b"b", mask=M))])
+    p.gap(True, 100, 2, 102.0)
+    p.data(True, ser(1, b"lost sync", mask=M), 3, 103.0)
+    r = p.result()
+    assert r is not None and [m.preview for m in r.messages] == [b"a", b"b"]
+    assert [a.code for a in r.anomalies] == [A.STREAM_GAP, A.STREAM_UNPARSED]
+    q = flow([(True, ser(1, b"a", mask=M))])
+    q.gap(True, 100, 2, 102.0)
+    assert not q.interested and q.result() is None
