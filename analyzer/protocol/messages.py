@@ -274,13 +274,13 @@ class WebSocketStream:
 
     def frame(self, s: SideState, rf: RawFrame) -> None:
         """One frame from ``s``'s side (``side(name)``), in capture order."""
-        fin, rsv, opcode, mask, length, payload, packet, offset, time, last_packet, _f = rf
+        fin, rsv, opcode, mask, length, payload, packet, offset, time, last_packet, flags = rf
         name = s.name
         index = self.frame_count
         self.frame_count = index + 1
         if (
             rsv
-            or _f
+            or flags
             or (mask is None) is s.is_client
             or (opcode > 2 and (opcode > 10 or length > 125 or not fin))
             or 2 < opcode < 8
@@ -469,7 +469,7 @@ class WebSocketStream:
                     )
                     allowed = 4
             elif opcode == 0 and (d is None or not d.per_frame):
-                if rsv & 4 and d is not None:
+                if rsv & 4 and d is not None and self.handshake_seen:
                     self.anomaly(
                         A.RSV1_ON_CONTINUATION,
                         "expected RSV1 only on the first frame of a message; found it on a "
@@ -485,7 +485,12 @@ class WebSocketStream:
         if extra:
             # RFC 6455 5.2: RSV1-3 "MUST be 0 unless an extension is negotiated that
             # defines meanings for non-zero values."
-            what = f"negotiated {d.name}" if d is not None else "no extension negotiated"
+            if not self.handshake_seen:
+                what = "no handshake seen: RSV1 taken as permessage-deflate"
+            elif d is not None:
+                what = f"negotiated {d.name}"
+            else:
+                what = "no extension negotiated"
             self.anomaly(
                 A.RSV_WITHOUT_EXTENSION,
                 f"expected RSV bits {allowed:03b} at most ({what}); found {rsv:03b} "
