@@ -303,7 +303,7 @@ class WebSocketStream:
                     try:
                         data.decode("utf-8")
                     except UnicodeDecodeError as exc:
-                        self._bad_utf8(name, packet, exc.start, data)
+                        self._bad_utf8(name, packet, exc.start, data[exc.start :], offset)
                     preview = data[:pv] if length > pv else data
                 else:
                     head = payload[:pv] if length > pv else payload
@@ -593,7 +593,7 @@ class WebSocketStream:
                 try:
                     data.decode("utf-8")
                 except UnicodeDecodeError as err:
-                    self._bad_utf8(name, rf.packet, err.start, data)
+                    self._bad_utf8(name, rf.packet, err.start, data[err.start :], rf.offset)
             size = len(data)
             pv = self._preview
             preview = data[:pv] if size > pv else data
@@ -645,16 +645,17 @@ class WebSocketStream:
             )
             s.open = False
 
-    def _bad_utf8(self, name: Side, packet: int, where: int, data: bytes) -> None:
+    def _bad_utf8(self, name: Side, packet: int, where: int, data: bytes, offset: int) -> None:
         # RFC 6455 8.1: "When an endpoint is to interpret a byte stream as UTF-8 but finds
         # that the byte stream is not, in fact, a valid UTF-8 stream, that endpoint MUST
         # _Fail the WebSocket Connection_."
         self.anomaly(
             A.MESSAGE_INVALID_UTF8,
-            f"expected UTF-8 text; found an invalid sequence at byte {where}: "
-            f"{data[where : where + 8].hex()}",
+            f"expected UTF-8 text; found an invalid sequence at byte {where} of the message: "
+            f"{data[:8].hex()}",
             name,
             packet,
+            offset,
         )
 
     def _start(self, s: SideState, rf: RawFrame, index: int) -> None:
@@ -737,7 +738,13 @@ class WebSocketStream:
             try:
                 dec.decode(data, rf.fin and s.m_known)
             except UnicodeDecodeError as exc:
-                self._bad_utf8(s.name, rf.packet, s.m_size - len(data) + exc.start, data)
+                self._bad_utf8(
+                    s.name,
+                    rf.packet,
+                    s.m_size - len(data) + exc.start,
+                    data[exc.start :],
+                    rf.offset,
+                )
                 s.m_utf8 = None
 
     def _inflate_failed(self, s: SideState, rf: RawFrame, why: str) -> None:

@@ -229,3 +229,11 @@ def test_x_webkit_deflate_frame_per_frame_context() -> None:
     ext = "Sec-WebSocket-Extensions: x-webkit-deflate-frame; no_context_takeover\r\n"
     r = run(server=frames, resp=response(ext))
     assert codes(r) == [A.INFLATE_FAILED]  # frames 2 and 3 refer to frame 1's window
+
+
+def test_invalid_utf8_detail_points_into_the_message() -> None:
+    r = run(server=ser(1, b"abcd", fin=False) + ser(0, b"ef\xff\xfe"))
+    (a,) = r.anomalies
+    assert a.code == A.MESSAGE_INVALID_UTF8
+    assert "at byte 6 of the message: fffe" in a.detail
+    assert a.location is not None and a.location.offset == len(response()) + 6
