@@ -12,6 +12,7 @@ from pathlib import Path
 
 from analyzer.errors import OutputError
 from analyzer.pipeline import Analysis
+from analyzer.render.document import Doc, build_document
 from analyzer.render.options import DEFAULT_OPTIONS, RenderOptions
 
 FORMATS = ("html", "json", "md", "sarif", "junit")
@@ -20,33 +21,35 @@ EXTENSIONS = {"html": "html", "json": "json", "md": "md", "sarif": "sarif", "jun
 __all__ = ["EXTENSIONS", "FORMATS", "RenderOptions", "render", "write_reports"]
 
 
-def _renderer(fmt: str) -> Callable[[Analysis, RenderOptions], str]:
+def _renderer(fmt: str) -> Callable[[Doc], str]:
+    """The function drawing ``fmt`` from the report document."""
     if fmt == "html":
-        from analyzer.render.html import render_html
+        from analyzer.render.html import html_text
 
-        return render_html
+        return html_text
     if fmt == "json":
-        from analyzer.render.json_report import render_json
+        from analyzer.render.json_report import json_text
 
-        return render_json
+        return json_text
     if fmt == "md":
-        from analyzer.render.markdown import render_markdown
+        from analyzer.render.markdown import markdown_text
 
-        return render_markdown
+        return markdown_text
     if fmt == "sarif":
-        from analyzer.render.sarif import render_sarif
+        from analyzer.render.sarif import sarif_text
 
-        return render_sarif
+        return sarif_text
     if fmt == "junit":
-        from analyzer.render.junit import render_junit
+        from analyzer.render.junit import junit_text
 
-        return render_junit
+        return junit_text
     raise OutputError(f"unknown report format {fmt!r} (choose from {', '.join(FORMATS)})")
 
 
 def render(analysis: Analysis, fmt: str, options: RenderOptions = DEFAULT_OPTIONS) -> str:
     """One report as text. Raises ``OutputError`` for an unknown format."""
-    return _renderer(fmt)(analysis, options)
+    draw = _renderer(fmt)
+    return draw(build_document(analysis, options))
 
 
 def _targets(formats: Sequence[str], output: Path | None) -> list[tuple[str, Path]]:
@@ -76,9 +79,11 @@ def write_reports(
     name without a suffix when several formats are asked): one file per format inside
     it; a file path with one format: that file.
     """
+    targets = _targets(formats, output)
+    doc = build_document(analysis, options)  # once: every format draws from it
     written: list[Path] = []
-    for fmt, path in _targets(formats, output):
-        text = render(analysis, fmt, options)
+    for fmt, path in targets:
+        text = _renderer(fmt)(doc)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8", errors="replace")

@@ -280,7 +280,10 @@ def _cut(rows: list[Doc], pinned: set[int]) -> list[Doc | None]:
 
 
 def render_html(analysis: Analysis, options: RenderOptions = DEFAULT_OPTIONS) -> str:
-    doc = build_document(analysis, options)
+    return html_text(build_document(analysis, options))
+
+
+def html_text(doc: Doc) -> str:
     page = _Page(doc)
     connections = [page.connection(i) for i in range(len(doc["connections"]))]
     css = _asset("report.css")

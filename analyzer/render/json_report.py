@@ -12,10 +12,10 @@ from importlib.resources.abc import Traversable
 from typing import Any
 
 from analyzer.pipeline import Analysis
-from analyzer.render.document import SCHEMA, build_document
+from analyzer.render.document import SCHEMA, Doc, build_document
 from analyzer.render.options import DEFAULT_OPTIONS, RenderOptions
 
-__all__ = ["SCHEMA", "load_schema", "render_json", "schema_path"]
+__all__ = ["SCHEMA", "json_text", "load_schema", "render_json", "schema_path"]
 
 
 def schema_path() -> Traversable:
@@ -27,6 +27,17 @@ def load_schema() -> dict[str, Any]:
     return loaded
 
 
-def render_json(analysis: Analysis, options: RenderOptions = DEFAULT_OPTIONS) -> str:
-    doc = build_document(analysis, options)
+# Indented JSON goes through the pure-Python encoder (about 4x slower than the compact C
+# one: 6 s against 1.5 s for 100 000 messages and frames). Large reports are compact.
+PRETTY_MAX_RECORDS = 20_000
+
+
+def json_text(doc: Doc) -> str:
+    records = sum(len(c["messages"]) + len(c.get("frames") or ()) for c in doc["connections"])
+    if records > PRETTY_MAX_RECORDS:
+        return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")) + "\n"
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def render_json(analysis: Analysis, options: RenderOptions = DEFAULT_OPTIONS) -> str:
+    return json_text(build_document(analysis, options))

@@ -104,7 +104,11 @@ def build_junit(doc: Doc) -> ET.Element:
 
 
 def render_junit(analysis: Analysis, options: RenderOptions = DEFAULT_OPTIONS) -> str:
-    root = build_junit(build_document(analysis, options))
+    return junit_text(build_document(analysis, options))
+
+
+def junit_text(doc: Doc) -> str:
+    root = build_junit(doc)
     ET.indent(root)
     body = ET.tostring(root, encoding="unicode")
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + body + "\n"

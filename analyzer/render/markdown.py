@@ -84,7 +84,10 @@ def close_text(conn: Doc) -> str:
 
 
 def render_markdown(analysis: Analysis, options: RenderOptions = DEFAULT_OPTIONS) -> str:
-    doc = build_document(analysis, options)
+    return markdown_text(build_document(analysis, options))
+
+
+def markdown_text(doc: Doc) -> str:
     lines: list[str] = []
     add = lines.append
     v = doc["verdict"]

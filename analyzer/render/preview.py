@@ -28,6 +28,8 @@ UNPRINTABLE_LINE_RE = re.compile(
 
 JSON_PREVIEW_CHARS = 1024  # of each message's preview kept in the JSON report
 HEX_PREVIEW_BYTES = 256  # binary payloads shown as hex up to this many bytes
+# Byte -> itself when printable ASCII, else ".": the text column of a hex dump.
+_PRINTABLE = bytes(b if 0x20 <= b < 0x7F else 0x2E for b in range(256))
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,9 +93,8 @@ def hexdump(data: bytes, limit: int = HEX_PREVIEW_BYTES) -> str:
     lines = []
     for off in range(0, min(len(data), limit), 16):
         chunk = data[off : off + 16]
-        hexes = " ".join(f"{b:02x}" for b in chunk)
-        text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
-        lines.append(f"{off:08x}  {hexes:<47}  |{text}|")
+        text = chunk.translate(_PRINTABLE).decode("ascii")
+        lines.append(f"{off:08x}  {chunk.hex(' '):<47}  |{text}|")
     return "\n".join(lines)
 
 

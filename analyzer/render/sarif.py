@@ -177,6 +177,9 @@ def build_sarif(doc: Doc) -> dict[str, Any]:
     return {"$schema": SARIF_SCHEMA, "version": "2.1.0", "runs": [run]}
 
 
+def sarif_text(doc: Doc) -> str:
+    return json.dumps(build_sarif(doc), indent=2, ensure_ascii=False) + "\n"
+
+
 def render_sarif(analysis: Analysis, options: RenderOptions = DEFAULT_OPTIONS) -> str:
-    sarif = build_sarif(build_document(analysis, options))
-    return json.dumps(sarif, indent=2, ensure_ascii=False) + "\n"
+    return sarif_text(build_document(analysis, options))
