@@ -559,6 +559,9 @@ class FlowParser:
                 self._start = time
                 self._awaiting_upgrade = True
                 if buf.data:
+                    # RFC 6455 4.1: "Once the client's opening handshake has been sent, the
+                    # client MUST wait for a response from the server before sending any
+                    # further data."
                     p, _ = buf.packet_at(0)
                     self._add(
                         A.HANDSHAKE_EARLY_CLIENT_DATA,
