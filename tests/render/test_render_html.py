@@ -175,3 +175,15 @@ def test_hostile_page_structure(tmp_path: Path) -> None:
     text = "".join(page.text)
     assert "<script>document.title='PWNED'</script>" in text  # shown, as text
     assert "\\x1b[31mred" in text and "\\u202eevil" in text
+
+
+def test_readme_command_headline_names_1008_first_message_and_origin() -> None:
+    """Issue 5's check, with the real rules: the report of the motivating case says in its
+    first line that the server closed with 1008 after the first message and that Origin
+    was absent."""
+    analysis = analyze([Path("examples/chat-1008/server-side.pcapng")])
+    page = check_structure(render(analysis, "html"))
+    headline = " ".join("".join(page.h1).split())
+    assert "closed the connection with 1008" in headline
+    assert "first message" in headline
+    assert "no Origin header" in headline
