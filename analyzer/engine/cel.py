@@ -240,10 +240,12 @@ class _Checker:
             if node.name in scope:
                 return scope[node.name]
             if node.name in self.variables:
+                # the variable used whole (not through a field): every field is needed
+                self.used.add((node.name, "*"))
                 return self.variables[node.name], node.name
             return _DYN, node.name
         if node.kind == "select":
-            base, path = self.walk(node.children[0], scope)
+            base, path = self.operand(node.children[0], scope)
             self._note(path, node.name)
             try:
                 return self.member(node, base, node.name, path), f"{path}.{node.name}"
@@ -252,7 +254,12 @@ class _Checker:
                 exc.offset = None if exc.offset is None else exc.offset + 1
                 raise
         if node.kind == "call":
-            kinds = [self.walk(child, scope) for child in node.children]
+            kinds = [
+                self.operand(child, scope)
+                if i == 0 and node.name == "_[_]"
+                else self.walk(child, scope)
+                for i, child in enumerate(node.children)
+            ]
             if node.name == "_[_]" and len(kinds) == 2:
                 (base, path), key = kinds[0], node.children[1]
                 if base.kind == "list":
@@ -267,6 +274,7 @@ class _Checker:
                 key = node.children[0]
                 if base.kind == "struct" and isinstance(key.const, str):
                     self.member(key, base, key.const, path)
+                    self._note(path, key.const)
             return _DYN, "(value)"
         if node.kind == "comp":
             iter_range, accu_init, cond, step, result = node.children
@@ -293,6 +301,12 @@ class _Checker:
         for child in node.children:
             self.walk(child, scope)
         return _DYN, "(value)"
+
+    def operand(self, node: Node, scope: dict[str, tuple[Field, str]]) -> tuple[Field, str]:
+        """Like ``walk``, but a variable selected from is not "used whole"."""
+        if node.kind == "ident" and node.name not in scope and node.name in self.variables:
+            return self.variables[node.name], node.name
+        return self.walk(node, scope)
 
     def _note(self, path: str, name: str) -> None:
         if path in self.variables:

@@ -100,18 +100,30 @@ def _pack_program(scope: str, rules: Sequence[Rule]) -> Any:
     return program
 
 
-def _activation(item: Item, scope: str, heavy: frozenset[str]) -> Any:
-    act = item.cache.get(heavy)
+def _activation(
+    item: Item, scope: str, heavy: frozenset[str], fields: frozenset[str] | None
+) -> Any:
+    """The activation for ``item`` holding ``fields`` of the item variable (None: all).
+
+    The CEL runtime converts a variable's whole value on first use, and converting the
+    full connection view costs several times evaluating the pack; conditions therefore
+    see only the fields they read (the loader knows them), and the full view is built
+    only for a rule that fired, to fill its message.
+    """
+    key = (heavy, fields)
+    act = item.cache.get(key)
     if act is None:
         variables = item.variables
-        if heavy and item.heavy is not None:
-            first = next(iter(SCOPES[scope].variables))
-            view = dict(variables[first])
-            for name in heavy:
-                view[name] = item.heavy(name)
+        first = next(iter(SCOPES[scope].variables))
+        if fields is not None or heavy:
+            full = variables[first]
+            view = dict(full) if fields is None else {k: full[k] for k in fields if k in full}
+            if item.heavy is not None:
+                for name in heavy:
+                    view[name] = item.heavy(name)
             variables = {**variables, first: view}
         act = activation_for(scope, variables)
-        item.cache[heavy] = act
+        item.cache[key] = act
     return act
 
 
@@ -183,9 +195,13 @@ def evaluate_item(
         else:
             groups.setdefault(rule.heavy, []).append(rule)
     for heavy, group in groups.items():
-        act = _activation(item, scope, heavy)
+        fields: frozenset[str] | None = frozenset()
+        for rule in group:
+            fields = None if fields is None or rule.fields is None else fields | rule.fields
+        act = _activation(item, scope, heavy, fields)
         result = _pack_program(scope, group).eval(act)
-        values = result.plain_value() if result.type().name().upper() == "LIST" else None
+        is_list = result.type().name().upper().startswith("LIST")
+        values = result.plain_value() if is_list else None
         if (
             values is None
             or len(values) != len(group)
@@ -206,9 +222,15 @@ def evaluate_item(
                         )
                     )
                 values.append(bool(ok))
-        for rule, fired in zip(group, values, strict=True):
-            if fired:
-                findings.append(_finding(rule, item, act))
+        hits = [rule for rule, fired in zip(group, values, strict=True) if fired]
+        if hits:
+            # one activation for every message of this item: the fields they read
+            wanted: frozenset[str] | None = frozenset()
+            for rule in hits:
+                mf = rule.message_fields
+                wanted = None if wanted is None or mf is None else wanted | mf
+            full = _activation(item, scope, heavy, wanted)
+            findings.extend(_finding(rule, item, full) for rule in hits)
     return findings, skipped
 
 

@@ -224,6 +224,11 @@ class Rule:
     path: str
     builtin: bool
     heavy: frozenset[str]  # heavy view fields the condition, message or escalations read
+    # top-level fields of the scope's item variable the condition reads (None: all of them);
+    # conditions are evaluated over just those, the message over the whole view
+    fields: frozenset[str] | None = None
+    # the same for the message and escalations, evaluated only when the rule fires
+    message_fields: frozenset[str] | None = None
 
     def selected_by(self, names: Iterable[str]) -> bool:
         wanted = set(names)
@@ -305,6 +310,10 @@ def parse_rule(
     heavy_names = SCOPES[scope].heavy
     first_var = next(iter(SCOPES[scope].variables))
     heavy = frozenset(f for v, f in uses if v == first_var and f in heavy_names)
+    read = {f for v, f in when.uses if v == first_var}
+    fields = None if "*" in read else frozenset(read)
+    later = {f for v, f in uses if v == first_var}
+    message_fields = None if "*" in later else frozenset(later)
     return Rule(
         id=data["id"],
         title=data["title"].strip(),
@@ -326,6 +335,8 @@ def parse_rule(
         path=shown,
         builtin=builtin,
         heavy=heavy,
+        fields=fields,
+        message_fields=message_fields,
     )
 
 

@@ -43,7 +43,7 @@ class Item:
     capture: Capture
     time: float | None
     heavy: Callable[[str], Any] | None = None  # heavy field name -> value
-    cache: dict[frozenset[str], Any] = field(default_factory=dict)  # heavy set -> activation
+    cache: dict[Any, Any] = field(default_factory=dict)  # (heavy, fields) -> activation
 
 
 @dataclass(frozen=True, slots=True)

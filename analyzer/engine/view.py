@@ -28,12 +28,14 @@ are never renamed once released, only added.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from analyzer.session.model import Capture, Connection, Headers
+from analyzer.session.model import WEBSOCKET_GUID, Capture, Connection, Headers
 
 # -- the schema of the view -----------------------------------------------------------------
 
@@ -187,6 +189,8 @@ CONNECTION_FIELDS: dict[str, Field] = {
     "handshake_seen": _b("false: frames recognised with no upgrade in the capture", False),
     "request": REQUEST,
     "response": RESPONSE,
+    "request_seen": _b("the capture shows the upgrade request (request != null)", False),
+    "response_seen": _b("the capture shows the answer to it (response != null)", False),
     "status": _i("response.status, or null"),
     "upgraded": _b("the server accepted the upgrade (101, or 200 over HTTP/2); null: unknown"),
     "origin": _s("the Origin header; null when absent (or no request)"),
@@ -273,6 +277,19 @@ _BROWSER_MARKERS = ("chrome/", "firefox/", "safari/", "edg/", "gecko/", "opr/", 
 _DEFAULT_PORTS = {"http": "80", "ws": "80", "https": "443", "wss": "443"}
 
 
+def _first(by_name: dict[str, list[str]], name: str) -> str | None:
+    values = by_name.get(name)
+    return values[0] if values else None
+
+
+def _tokens(by_name: dict[str, list[str]], name: str) -> list[str]:
+    """Comma-separated list values of every ``name`` field (as ``Headers.tokens``)."""
+    out: list[str] = []
+    for value in by_name.get(name, ()):
+        out.extend(t.strip() for t in value.split(",") if t.strip())
+    return out
+
+
 def _headers_view(headers: Headers) -> tuple[list[dict[str, str]], dict[str, list[str]]]:
     ordered = [{"name": h.name, "value": h.value} for h in headers.items]
     by_name: dict[str, list[str]] = {}
@@ -327,6 +344,7 @@ def connection_view(c: Connection, capture: Capture | None = None) -> dict[str, 
     request: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
     req_by_name: dict[str, list[str]] = {}
+    resp_by_name: dict[str, list[str]] = {}
     if req is not None:
         ordered, req_by_name = _headers_view(req.headers)
         request = {
@@ -337,13 +355,13 @@ def connection_view(c: Connection, capture: Capture | None = None) -> dict[str, 
             "headers_by_name": req_by_name,
         }
     if resp is not None:
-        ordered, by_name = _headers_view(resp.headers)
+        ordered, resp_by_name = _headers_view(resp.headers)
         response = {
             "status": resp.status,
             "reason": resp.reason,
             "version": resp.version,
             "headers": ordered,
-            "headers_by_name": by_name,
+            "headers_by_name": resp_by_name,
         }
     scheme: str | None = None
     query_keys: list[str] = []
@@ -436,6 +454,14 @@ def connection_view(c: Connection, capture: Capture | None = None) -> dict[str, 
     duration = None
     if c.start is not None and c.end_time is not None:
         duration = c.end_time - c.start
+    key = _first(req_by_name, "sec-websocket-key")
+    accept = _first(resp_by_name, "sec-websocket-accept")
+    expected: str | None = None
+    if key is not None:
+        digest = hashlib.sha1((key.strip() + WEBSOCKET_GUID).encode()).digest()
+        expected = base64.b64encode(digest).decode()
+    selected = _first(resp_by_name, "sec-websocket-protocol")
+    negotiated = _tokens(resp_by_name, "sec-websocket-extensions")
     return {
         "id": c.id,
         "capture": c.capture,
@@ -450,6 +476,8 @@ def connection_view(c: Connection, capture: Capture | None = None) -> dict[str, 
         "handshake_seen": c.handshake_seen,
         "request": request,
         "response": response,
+        "request_seen": req is not None,
+        "response_seen": resp is not None,
         "status": status,
         "upgraded": upgraded,
         "origin": origin,
@@ -463,15 +491,15 @@ def connection_view(c: Connection, capture: Capture | None = None) -> dict[str, 
         "is_browser_ua": None if req is None else is_browser_user_agent(user_agent),
         "via_proxy": None if req is None else bool(proxy),
         "proxy_headers": proxy,
-        "key": c.key,
-        "accept": c.accept,
-        "expected_accept": c.expected_accept,
-        "accept_ok": c.accept_ok,
-        "subprotocols_offered": list(c.subprotocols_offered),
-        "subprotocol_selected": c.subprotocol_selected,
-        "extensions_offered": list(c.extensions_offered),
-        "extensions_negotiated": list(c.extensions_negotiated),
-        "extension_names": list(c.extension_names),
+        "key": key,
+        "accept": accept,
+        "expected_accept": expected,
+        "accept_ok": None if accept is None or expected is None else accept.strip() == expected,
+        "subprotocols_offered": _tokens(req_by_name, "sec-websocket-protocol"),
+        "subprotocol_selected": None if selected is None else selected.strip(),
+        "extensions_offered": _tokens(req_by_name, "sec-websocket-extensions"),
+        "extensions_negotiated": negotiated,
+        "extension_names": [e.split(";", 1)[0].strip().lower() for e in negotiated],
         "query_keys": query_keys,
         "message_count": counts,
         "messages_known": "messages" in c.can_show,

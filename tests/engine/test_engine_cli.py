@@ -59,7 +59,7 @@ def test_show(run: CliRunner) -> None:
         "References:",
     ):
         assert heading in lines
-    assert "    connection.request != null && connection.origin == null" in lines
+    assert "    connection.request_seen && connection.origin == null" in lines
     assert (
         "  - RFC 6455 section 4.1 (client requirements, Origin), "
         "https://www.rfc-editor.org/rfc/rfc6455#section-4.1" in lines
@@ -88,7 +88,7 @@ def test_validate_broken_file_exits_2_with_position(run: CliRunner, tmp_path: Pa
     assert result.exit_code == 2
     assert result.stdout == ""
     assert result.stderr == (
-        f"ws-analyzer: error: {path}:7:44: no field 'orign' in connection "
+        f"ws-analyzer: error: {path}:7:41: no field 'orign' in connection "
         "(did you mean 'origin'?)\n"
     )
 
@@ -108,8 +108,8 @@ def test_test_reports_a_failing_example(run: CliRunner, tmp_path: Path) -> None:
     # The rule now fires on every request: its no_match example must fail.
     path.write_text(
         text.replace(
-            "connection.request != null && connection.origin == null",
-            "connection.request != null",
+            "connection.request_seen && connection.origin == null",
+            "connection.request_seen",
         )
     )
     result = run.invoke(main, ["rules", "test", str(tmp_path)])

@@ -157,3 +157,37 @@ def test_template_pieces_and_escapes() -> None:
     ]
     t = compile_template('close {connection.close == null ? "none" : "x"}', VIEW_SCHEMA)
     assert len(t.parts) == 2
+
+
+def _real_connections() -> list[tuple[Path, int]]:
+    data = ROOT / "tests" / "data"
+    paths = [
+        p
+        for sub in ("pcap", "loopback", "hops")
+        for p in sorted((data / sub).rglob("*"))
+        if p.suffix in (".pcap", ".pcapng") and p.stat().st_size < 300_000
+    ]
+    return [(p, len(load_capture(p).connections)) for p in paths]
+
+
+def test_view_handshake_facts_equal_the_model_on_every_real_connection() -> None:
+    """The view computes these from its own header maps (for speed): same answers."""
+    checked = 0
+    for path, _ in _real_connections():
+        capture = load_capture(path)
+        for c in capture.connections:
+            v = connection_view(c, capture)
+            assert (v["key"], v["accept"], v["expected_accept"], v["accept_ok"]) == (
+                c.key,
+                c.accept,
+                c.expected_accept,
+                c.accept_ok,
+            ), c.id
+            assert v["subprotocols_offered"] == list(c.subprotocols_offered), c.id
+            assert v["subprotocol_selected"] == c.subprotocol_selected, c.id
+            assert v["extensions_offered"] == list(c.extensions_offered), c.id
+            assert v["extensions_negotiated"] == list(c.extensions_negotiated), c.id
+            assert v["extension_names"] == list(c.extension_names), c.id
+            assert v["origin"] == c.origin and v["user_agent"] == c.user_agent, c.id
+            checked += 1
+    assert checked > 50

@@ -33,8 +33,8 @@ def test_misspelt_field_in_the_condition(tmp_path: Path) -> None:
     path = edited(
         tmp_path, "origin-missing", "connection.origin == null", "connection.orign == null"
     )
-    # line 7 is "  connection.request != null && connection.orign == null"
-    assert error_of(path) == f"{path}:7:44: no field 'orign' in connection (did you mean 'origin'?)"
+    # line 7 is "  connection.request_seen && connection.orign == null"
+    assert error_of(path) == f"{path}:7:41: no field 'orign' in connection (did you mean 'origin'?)"
 
 
 def test_misspelt_nested_field(tmp_path: Path) -> None:
@@ -67,8 +67,8 @@ def test_cel_syntax_error(tmp_path: Path) -> None:
     path = edited(
         tmp_path,
         "origin-missing",
-        "connection.request != null &&",
-        "connection.request != null &&&",
+        "connection.request_seen &&",
+        "connection.request_seen &&&",
     )
     assert error_of(path).startswith(f"{path}:7:")
     assert "Syntax error" in error_of(path)
@@ -78,7 +78,7 @@ def test_condition_must_be_boolean(tmp_path: Path) -> None:
     path = edited(
         tmp_path,
         "origin-missing",
-        "connection.request != null && connection.origin == null",
+        "connection.request_seen && connection.origin == null",
         "connection.id",
     )
     assert error_of(path) == f"{path}:7:3: the condition must be true or false, not string"
