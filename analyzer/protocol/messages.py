@@ -142,6 +142,7 @@ class WebSocketStream:
         "_server",
         "_preview",
         "_cap",
+        "_rsv1_first",
     )
 
     def __init__(
@@ -173,6 +174,11 @@ class WebSocketStream:
         self._server = SideState("server")
         self._preview = limits.max_preview_bytes
         self._cap = limits.max_messages_per_connection
+        # RSV1 alone on a data frame needs no check (permessage-deflate, or no handshake
+        # seen); on a continuation it does (RFC 7692 6.1), which _check_rsv handles.
+        self._rsv1_first = not handshake_seen or (
+            deflate is not None and not deflate.per_frame and not other_extension
+        )
 
     # -- anomalies ---------------------------------------------------------------------
 
@@ -279,7 +285,7 @@ class WebSocketStream:
         index = self.frame_count
         self.frame_count = index + 1
         if (
-            rsv
+            (rsv and (rsv != 4 or opcode == 0 or opcode > 2 or not self._rsv1_first))
             or flags
             or (mask is None) is s.is_client
             or (opcode > 2 and (opcode > 10 or length > 125 or not fin))
