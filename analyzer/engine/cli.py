@@ -94,8 +94,11 @@ def show_command(rule_id: str, rule_dirs: tuple[Path, ...]) -> None:
             out += ["  message:", _wrap(ex.message, "    ")]
     if rule.non_matches:
         ex = rule.non_matches[0]
-        shown = dict(ex.values) or {"connection": "a clean session (the defaults)"}
-        out += ["", f"Example that does not match ({ex.name}):", _yaml_block(shown)]
+        out += ["", f"Example that does not match ({ex.name}):"]
+        if any(ex.values.values()):
+            out.append(_yaml_block(dict(ex.values)))
+        else:
+            out.append("    a clean session (the examples' defaults, unchanged)")
     out += ["", "What to do:", _wrap(rule.fix)]
     if rule.falsepositives:
         out += ["", "False positives:"]

@@ -60,6 +60,7 @@ def test_show(run: CliRunner) -> None:
     ):
         assert heading in lines
     assert "    connection.request_seen && connection.origin == null" in lines
+    assert "    a clean session (the examples' defaults, unchanged)" in lines
     assert (
         "  - RFC 6455 section 4.1 (client requirements, Origin), "
         "https://www.rfc-editor.org/rfc/rfc6455#section-4.1" in lines

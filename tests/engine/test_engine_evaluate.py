@@ -191,3 +191,62 @@ def test_view_handshake_facts_equal_the_model_on_every_real_connection() -> None
             assert v["origin"] == c.origin and v["user_agent"] == c.user_agent, c.id
             checked += 1
     assert checked > 50
+
+
+def test_packed_evaluation_agrees_with_rule_by_rule() -> None:
+    """The pack is evaluated as one CEL list over the fields the rules read; on every real
+    connection that gives each rule the answer it gives alone over the full view."""
+    from analyzer.engine.evaluate import _activation, _pack_program, truth
+    from analyzer.engine.loader import load_rules
+    from analyzer.engine.scopes import SCOPES
+
+    rules = [r for r in load_rules().rules if r.scope == "connection" and not r.heavy]
+    fields = frozenset().union(*(r.fields or frozenset() for r in rules))
+    compared = 0
+    for path, _ in _real_connections():
+        for item in SCOPES["connection"].items((load_capture(path),)):
+            packed = _pack_program("connection", rules).eval(
+                _activation(item, "connection", frozenset(), fields)
+            )
+            assert packed.type().name().upper().startswith("LIST")
+            full = _activation(item, "connection", frozenset(), None)
+            alone = [truth(r.when.program.eval(full))[0] for r in rules]
+            assert packed.plain_value() == alone, item.connection
+            compared += 1
+    assert compared > 50
+
+
+def test_capture_scope_rule(tmp_path: Path) -> None:
+    """A user rule may judge a whole capture (scope: capture)."""
+    text = (BUILTIN / "token-in-url.yaml").read_text()
+    start, end = text.index("scope: connection"), text.index("evidence:")
+    text = (
+        text[:start]
+        + "scope: capture\nrequires: []\n"
+        + "when: capture.connections.filter(c, c.close != null && c.close.code == 1008)"
+        + ".size() >= 1\n"
+        + "message: '{capture.connections.filter(c, c.close != null && c.close.code == 1008)"
+        + ".size()} of {capture.connection_count} connections closed with 1008'\n"
+        + text[end:]
+    )
+    text = text.replace("id: token-in-url", "id: many-1008")
+    text = text.replace("connection: {url:", "capture: {connections: [], url:")
+    text = text.replace("connection: {}", "capture: {connections: []}")
+    text = text.replace("      connection:\n        url:", "      capture:\n        url:")
+    (tmp_path / "many-1008.yaml").write_text(text)
+    analysis = analyze(
+        [LOOP / "no-origin-1008.pcapng", LOOP / "clean.pcapng"],
+        Options(rule_dirs=(tmp_path,), select=("many-1008",)),
+    )
+    assert [(f.connection, f.message) for f in analysis.findings] == [
+        (None, "1 of 1 connections closed with 1008")
+    ]
+
+
+def test_every_view_field_is_documented() -> None:
+    from analyzer.engine.view import CAPTURE, CONNECTION_FIELDS
+
+    docs = (ROOT / "docs" / "rules.md").read_text()
+    names = [f"`connection.{n}`" for n in CONNECTION_FIELDS]
+    names += [f"`capture.{n}`" for n in CAPTURE.fields or {}]
+    assert [n for n in names if n not in docs] == []
