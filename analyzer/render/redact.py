@@ -139,6 +139,11 @@ class Redactor:
         self.extra_headers = frozenset(h.lower() for h in extra_headers)
         self.extra_params = tuple(extra_params)
         self.counts: Counter[str] = Counter()
+        names = sorted(SECRET_HEADERS | self.extra_headers, key=len, reverse=True)
+        # "Cookie: a=b" quoted in free text (an evidence label, a finding's message).
+        self._quoted_header = re.compile(
+            r"(?i)(?<![\w-])(" + "|".join(re.escape(n) for n in names) + r")(\s*[:=]\s*)([^\n]+)"
+        )
 
     # -- public entry points ---------------------------------------------------------
 
@@ -149,6 +154,7 @@ class Redactor:
         value = clean(value)
         if not self.enabled:
             return value
+        value = self._quoted_header.sub(self._quoted, value)
         value = USERINFO_RE.sub(self._userinfo, value)
         value = PARAM_RE.sub(self._param, value)
         value = CRED_RE.sub(self._cred, value)
@@ -194,6 +200,12 @@ class Redactor:
         return dict(sorted(self.counts.items()))
 
     # -- helpers ---------------------------------------------------------------------
+
+    def _quoted(self, m: re.Match[str]) -> str:
+        if m.group(3).strip() in (MASK, ""):
+            return m.group(0)
+        masked = self.header(m.group(1), m.group(3))
+        return f"{m.group(1)}{m.group(2)}{masked}"
 
     def _cookie_pair(self, pair: str) -> str:
         name, sep, _ = pair.strip().partition("=")

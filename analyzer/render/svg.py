@@ -26,6 +26,7 @@ MAX_ROWS = 36  # more events than this: collapse the middle
 KEEP_HEAD = 10
 KEEP_TAIL = 12
 GAP_MARK = 1.0  # seconds of silence worth a mark
+LABEL_CHARS = 60  # a label longer than this would run past the lanes
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,7 +51,7 @@ def _close_label(code: int | None, reason: str | None) -> str:
         name = CLOSE_NAMES.get(code)
         text = f"close {code}" + (f" {name}" if name else "")
     if reason:
-        text += f' "{show(reason, 40)}"'
+        text += f' "{reason[:200]}"'
     return text
 
 
@@ -60,14 +61,14 @@ def events(conn: Doc, ci: int, pinned_messages: Set[int], pinned_frames: Set[int
     start = conn.get("start")
     req, resp = conn.get("request"), conn.get("response")
     if req is not None:
-        target = show(str(req["target"]), 48)
+        target = str(req["target"])[:200]
         out.append(
             Event(
                 start, "client", f"{req['method']} {target} (Upgrade)", "handshake", f"#c{ci}-req"
             )
         )
     if resp is not None:
-        reason = f" {show(resp['reason'], 30)}" if resp.get("reason") else ""
+        reason = f" {str(resp['reason'])[:200]}" if resp.get("reason") else ""
         out.append(Event(start, "server", f"{resp['status']}{reason}", "handshake", f"#c{ci}-resp"))
     for m in conn["messages"]:
         out.append(
@@ -154,8 +155,10 @@ def fold(rows: list[Event]) -> list[Event]:
     return out
 
 
-def _t(x: float) -> str:
-    return f"{x:.0f}"
+def _cut(label: str, limit: int = LABEL_CHARS) -> str:
+    """Printable, and short enough to stay between the lanes."""
+    text = show(label, 10 * limit)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
 
 
 def sequence_svg(
@@ -212,7 +215,7 @@ def sequence_svg(
         e = maybe
         if e.time is not None and isinstance(start, int | float):
             parts.append(f'<text x="8" y="{y + 4}" class="sd-time">+{e.time - start:.3f}</text>')
-        label = escape(show(e.label, 70))
+        label = escape(_cut(e.label))
         if e.side in ("client", "server"):
             x1, x2 = (LEFT, RIGHT) if e.side == "client" else (RIGHT, LEFT)
             cls = f"sd-msg sd-{e.side} sd-{e.kind}"

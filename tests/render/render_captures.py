@@ -294,6 +294,10 @@ def secrets_analysis(tmp: Path) -> Analysis:
         severity=Severity.MEDIUM,
         connection=conn.id,
         message=f"The client connected to {conn.url} with {auth}",
-        evidence=(Evidence(f"URL {conn.url}", conn.location),),
+        evidence=(
+            Evidence(f"URL {conn.url}", conn.location),
+            Evidence(f"request header Cookie: session={SECRETS['cookie']}; theme=dark"),
+            Evidence(f"request header X-Tenant-Key: {SECRETS['custom_header']}"),
+        ),
     )
     return Analysis(captures=(capture,), findings=(finding,), rules_run=("planted",))
