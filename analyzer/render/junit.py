@@ -42,6 +42,15 @@ def _failure_body(f: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _capture_of(item: dict[str, Any], default: str | None) -> str | None:
+    """The capture a capture-scope finding belongs to: its evidence says, else the first."""
+    for e in item.get("evidence", ()):
+        loc = e.get("location") or {}
+        if "capture" in loc:
+            return str(loc["capture"])
+    return default
+
+
 def build_junit(doc: Doc) -> ET.Element:
     root = ET.Element("testsuites", name="ws-analyzer")
     findings: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
@@ -51,20 +60,26 @@ def build_junit(doc: Doc) -> ET.Element:
     rules = list(
         dict.fromkeys([*doc["rules_run"], *(r for r, _ in findings), *(r for r, _ in skipped)])
     )
+    # A rule judged at capture scope somewhere is not a per-connection test case.
+    keys = [*findings, *skipped]
+    capture_scope = {r for r, c in keys if c is None} - {r for r, c in keys if c is not None}
+    conn_rules = [r for r in rules if r not in capture_scope]
+    first = doc["captures"][0]["path"] if doc["captures"] else None
+    scope_capture: dict[tuple[str, str | None], str | None] = {}
+    for key, hits in findings.items():
+        if key[1] is None:
+            scope_capture[key] = _capture_of(hits[0], first)
+    for key in skipped:
+        if key[1] is None:
+            scope_capture.setdefault(key, first)
     total = fails = skips = 0
     for cap in doc["captures"]:
         conns = [c["id"] for c in doc["connections"] if c["capture"] == cap["path"]]
         suite = ET.SubElement(root, "testsuite", name=xml_text(cap["path"]))
-        cases: list[tuple[str, str | None]] = [(r, c) for c in conns for r in rules]
-        cases += [key for key in [*findings, *skipped] if key[1] is None and key not in cases]
+        cases: list[tuple[str, str | None]] = [(r, c) for c in conns for r in conn_rules]
+        cases += [key for key, path in scope_capture.items() if path == cap["path"]]
         n = f_count = s_count = 0
         for rule, conn in cases:
-            if (
-                conn is None
-                and not any(f["connection"] is None for f in doc["findings"] if f["rule"] == rule)
-                and (rule, None) not in skipped
-            ):
-                continue
             case = ET.SubElement(
                 suite,
                 "testcase",
@@ -77,20 +92,14 @@ def build_junit(doc: Doc) -> ET.Element:
                 f_count += 1
                 worst = hits[0]
                 failure = ET.SubElement(
-                    case,
-                    "failure",
-                    message=xml_text(worst["message"]),
-                    type=worst["severity"],
+                    case, "failure", message=xml_text(worst["message"]), type=worst["severity"]
                 )
                 failure.text = xml_text("\n\n".join(_failure_body(h) for h in hits))
             elif (rule, conn) in skipped:
                 s_count += 1
                 ne = skipped[(rule, conn)]
-                ET.SubElement(
-                    case,
-                    "skipped",
-                    message=xml_text(f"{ne['reason']} {ne['advice']}".strip()),
-                )
+                reason = f"{ne['reason']} {ne['advice']}".strip()
+                ET.SubElement(case, "skipped", message=xml_text(reason))
         suite.set("tests", str(n))
         suite.set("failures", str(f_count))
         suite.set("errors", "0")

