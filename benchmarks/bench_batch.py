@@ -139,6 +139,11 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 flush=True,
             )
+            errors: dict[str, int] = {}
+            for _, error in outcome.failed:
+                errors[error] = errors.get(error, 0) + 1
+            for error, count in sorted(errors.items(), key=lambda kv: -kv[1])[:3]:
+                print(f"  failed x{count}: {error}", flush=True)
             shutil.rmtree(out, ignore_errors=True)
     finally:
         shutil.rmtree(work, ignore_errors=True)
