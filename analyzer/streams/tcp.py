@@ -294,7 +294,9 @@ class TcpTracker:
                 del live[k]
             done[k] = flow.stream
         self.open -= 1
-        limit = 2 * self.limits.max_open_flows
+        # Tombstones only need to outlive a finished flow's stragglers (last ACKs, late
+        # retransmissions): as many as there may be open flows is plenty.
+        limit = self.limits.max_open_flows
         while len(done) > limit:
             del done[next(iter(done))]
 
