@@ -233,3 +233,47 @@ def test_live_loopback_session(dumpcap: LiveCapture) -> None:
 
     assert rst.client == did["rst"] and rst.close is None and rst.end == "rst"
     assert [(m.side, m.size) for m in rst.messages] == [("client", 3), ("server", 3)]
+
+
+def _records(path: Path) -> list[tuple[bytes, bytes]]:
+    """(16-byte record header, frame) of a little-endian pcap."""
+    raw = path.read_bytes()
+    out, pos = [], 24
+    while pos < len(raw):
+        caplen = struct.unpack_from("<I", raw, pos + 8)[0]
+        out.append((raw[pos : pos + 16], raw[pos + 16 : pos + 16 + caplen]))
+        pos += 16 + caplen
+    return out
+
+
+def test_tcp_anomaly_on_the_connection_names_the_side(tmp_path: Path) -> None:
+    # message-too-big-status.pcap with the server's close (packet 11) moved before its ping
+    # (packet 8), and a second copy of it with other bytes: the first copy wins.
+    src = DATA / "pcap" / "zeek" / "message-too-big-status.pcap"
+    head = src.read_bytes()[:24]
+    recs = _records(src)
+    close_hdr, close = recs[10]
+    forged = close[:-2] + b"\x03\xf3"  # close code 1011 instead of 1000
+    order = [*recs[:7], (close_hdr, close), (close_hdr, forged), *recs[7:10], *recs[11:]]
+    path = tmp_path / "overlap.pcap"
+    path.write_bytes(head + b"".join(h + f for h, f in order))
+    (conn,) = read_packet_capture(path).connections
+    (anomaly,) = [a for a in conn.anomalies if a.code == "tcp.overlap_conflict"]
+    assert anomaly.location is not None
+    assert (anomaly.location.packet, anomaly.location.direction) == (9, "server")
+    closes = {(f.side, f.close_code) for f in conn.frames or () if f.opcode == 8}
+    assert closes == {("client", 1009), ("server", 1000)}
+
+
+def test_eviction_is_noted() -> None:
+    from dataclasses import replace
+
+    from analyzer.limits import DEFAULT_LIMITS
+
+    limits = replace(DEFAULT_LIMITS, max_open_flows=2)
+    session = PcapSession(DATA / "pcap" / "nDPI" / "1kxun.pcap", limits=limits)
+    connections = list(session.connections())
+    assert session.tracker.evicted > 0
+    notes = session.notes()
+    assert any("closed early" in n and "max_open_flows" in n for n in notes)
+    assert all(c.stream is not None for c in connections)

@@ -111,7 +111,16 @@ def shuffled(draw: st.DrawFn) -> tuple[int, list[tuple[int, int]]]:
     isn = draw(st.sampled_from([0, 1000, 0xFFFFFF00, 0xFFFFFFFF, 0x7FFFFFFF]))
     pieces = _cuts(draw, len(STREAM))
     dups = draw(st.lists(st.sampled_from(pieces), max_size=10))
-    order = draw(st.permutations(pieces + dups))
+    # Retransmissions with other boundaries: ranges overlapping several pieces.
+    spans = draw(
+        st.lists(
+            st.tuples(st.integers(0, len(STREAM) - 1), st.integers(1, 3000)).map(
+                lambda t: (t[0], min(len(STREAM), t[0] + t[1]))
+            ),
+            max_size=6,
+        )
+    )
+    order = draw(st.permutations(pieces + dups + spans))
     return isn, order
 
 
