@@ -371,7 +371,13 @@ def verdict(doc: Doc, by_id: dict[str, Doc]) -> Doc:
                 f" {k} rule{'s' if k != 1 else ''} could not be evaluated from this "
                 "capture (see \u201cWhat this capture cannot show\u201d)."
             )
-        return {"sentence": sentence, "severity": None, "finding": None, "also": []}
+        return {
+            "sentence": sentence,
+            "severity": None,
+            "finding": None,
+            "also": [],
+            "also_findings": [],
+        }
     top = findings[0]
     conn = by_id.get(top["connection"]) if top["connection"] else None
     # Where and when attach to the message's first sentence; the rest follows it.
@@ -388,11 +394,17 @@ def verdict(doc: Doc, by_id: dict[str, Doc]) -> Doc:
     sentence = ", ".join(parts[:2]) + (" " + parts[2] if len(parts) > 2 else "") + "."
     if rest:
         sentence += " " + rest
-    also = [
-        f["message"]
-        for f in findings[1:]
-        if f["connection"] == top["connection"]
+    others = [
+        i
+        for i, f in enumerate(findings)
+        if i > 0
+        and f["connection"] == top["connection"]
         and Severity.parse(f["severity"]) >= Severity.MEDIUM
-        and f["message"] != top["message"]
-    ][:3]
-    return {"sentence": sentence, "severity": top["severity"], "finding": 0, "also": also}
+    ][:4]
+    return {
+        "sentence": sentence,
+        "severity": top["severity"],
+        "finding": 0,
+        "also": [f"{findings[i]['title']} ({findings[i]['severity']})" for i in others],
+        "also_findings": others,
+    }

@@ -93,9 +93,8 @@ def markdown_text(doc: Doc) -> str:
     v = doc["verdict"]
     add(f"# {md(v['sentence'], 600)}")
     add("")
-    for other in v["also"]:
-        add(f"Also on this connection: {md(other, 300)}")
     if v["also"]:
+        add("Also on this connection: " + "; ".join(md(a, 200) for a in v["also"]) + ".")
         add("")
     caps = "; ".join(
         f"{md(c['path'])} ({c['format']}"
