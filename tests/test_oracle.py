@@ -65,6 +65,7 @@ EXTRA_STREAMS = {
     # sends 88 82 e3 55 be f7 e0 bc, a masked close frame with code 1001 (e3 55 be f7 is the
     # mask), and the server answers 88 02 03 e9, an unmasked close 1001. tshark dissects
     # WebSocket only after a handshake it saw; our heuristic recognises the two frames.
+    # Hand-checked: `tshark -d tcp.port==9696,websocket` shows the same two closes.
     ("mikekap-pcap2har", "ipv4-websocket-segmented.pcap"): {0},
 }
 
@@ -187,6 +188,17 @@ def test_upgrades_tshark_needed_hints_for() -> None:
     assert [c.stream for c in kxun.connections] == [30, 31, 32]
     assert all(c.server == "172.104.93.92:1234" and c.status == 101 for c in kxun.connections)
     assert kxun.packets == 1723
+
+
+def test_close_handshake_tshark_did_not_dissect() -> None:
+    path = DATA / "pcap" / "mikekap-pcap2har" / "ipv4-websocket-segmented.pcap"
+    conn = {c.stream: c for c in capture(path).connections}[0]
+    assert not conn.handshake_seen
+    assert [(f.packet, f.side, f.opcode, f.masked, f.close_code) for f in conn.frames or ()] == [
+        (1, "client", 8, True, 1001),
+        (3, "server", 8, False, 1001),
+    ]
+    assert conn.close is not None and conn.close.echoed and conn.end == "close-handshake"
 
 
 def test_mid_stream_frames_without_handshake() -> None:
