@@ -425,18 +425,28 @@ class Template:
 
     parts: tuple[str | Compiled, ...]
     uses: frozenset[tuple[str, str]]
+    packed: Any = None  # every placeholder as one CEL list: one evaluation per message
 
     def render(self, activation: Any) -> str:
+        values: list[object] | None = None
+        if self.packed is not None:
+            result = self.packed.eval(activation)
+            if result.type().name().upper().startswith("LIST"):
+                values = list(result.plain_value())
         out: list[str] = []
         for part in self.parts:
             if isinstance(part, str):
                 out.append(part)
                 continue
-            result = part.program.eval(activation)
-            if result.type().name().upper() == "ERROR":
+            if values is not None:
+                out.append(format_value(values.pop(0)))
+                continue
+            # the packed list failed: find which placeholder, keep the others
+            one = part.program.eval(activation)
+            if one.type().name().upper() == "ERROR":
                 out.append("?")  # an error in one placeholder must not lose the finding
                 continue
-            out.append(format_value(result.plain_value()))
+            out.append(format_value(one.plain_value()))
         return "".join(out)
 
 
@@ -526,4 +536,9 @@ def compile_template(text: str, variables: Mapping[str, Field]) -> Template:
         parts[0] = parts[0].lstrip()
     if parts and isinstance(parts[-1], str):
         parts[-1] = parts[-1].rstrip()
-    return Template(tuple(parts), frozenset(uses))
+    exprs = [p.source for p in parts if isinstance(p, Compiled)]
+    packed = None
+    if exprs:
+        source = "[" + ", ".join(f"dyn({e})" for e in exprs) + "]"
+        packed = environment(variables).compile(source)
+    return Template(tuple(parts), frozenset(uses), packed)

@@ -19,6 +19,7 @@ Findings are sorted by severity (highest first), then time, rule id and connecti
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from analyzer.engine.cel import environment
@@ -156,7 +157,7 @@ def _finding(rule: Rule, item: Item, act: Any) -> Finding:
             severity = esc.severity
             if esc.because:
                 extra.append(Evidence(f"severity {severity.label}: {esc.because}"))
-    uses = {f for _, f in rule.when.uses | rule.message.uses}
+    uses = rule.reads
     evidence: tuple[Evidence, ...] = ()
     time = item.time
     conn = item.connection
@@ -180,26 +181,63 @@ def _finding(rule: Rule, item: Item, act: Any) -> Finding:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Group:
+    heavy: frozenset[str]
+    rules: tuple[Rule, ...]
+    fields: frozenset[str] | None  # union of the fields the conditions read
+    program: Any  # the packed conditions
+
+
+@dataclass(frozen=True, slots=True)
+class _Plan:
+    """What to do for items of one scope that can show the same facts."""
+
+    rules: Sequence[Rule]  # kept so that ``id(rules)`` in the key stays this object's
+    skipped: tuple[tuple[Rule, tuple[str, ...]], ...]  # rules and the facts they miss
+    groups: tuple[_Group, ...]
+
+
+_PLANS: dict[tuple[int, str, frozenset[str]], _Plan] = {}
+
+
+def _plan(rules: Sequence[Rule], scope: str, can_show: frozenset[str]) -> _Plan:
+    key = (id(rules), scope, can_show)
+    plan = _PLANS.get(key)
+    if plan is not None and plan.rules is rules:
+        return plan
+    skipped: list[tuple[Rule, tuple[str, ...]]] = []
+    by_heavy: dict[frozenset[str], list[Rule]] = {}
+    for rule in rules:
+        missing = tuple(f for f in rule.requires if f not in can_show)
+        if missing:
+            skipped.append((rule, missing))
+        else:
+            by_heavy.setdefault(rule.heavy, []).append(rule)
+    groups = []
+    for heavy, group in by_heavy.items():
+        fields: frozenset[str] | None = frozenset()
+        for rule in group:
+            fields = None if fields is None or rule.fields is None else fields | rule.fields
+        groups.append(_Group(heavy, tuple(group), fields, _pack_program(scope, group)))
+    if len(_PLANS) > 256:  # rule sets change rarely; never let this grow without bound
+        _PLANS.clear()
+    plan = _Plan(rules, tuple(skipped), tuple(groups))
+    _PLANS[key] = plan
+    return plan
+
+
 def evaluate_item(
     rules: Sequence[Rule], item: Item, scope: str
 ) -> tuple[list[Finding], list[NotEvaluable]]:
     """Evaluate ``rules`` (all of ``scope``) on one item."""
     findings: list[Finding] = []
-    skipped: list[NotEvaluable] = []
-    groups: dict[frozenset[str], list[Rule]] = {}
-    can_show = item.can_show
-    for rule in rules:
-        missing = [f for f in rule.requires if f not in can_show]
-        if missing:
-            skipped.append(_not_evaluable(rule, item, missing))
-        else:
-            groups.setdefault(rule.heavy, []).append(rule)
-    for heavy, group in groups.items():
-        fields: frozenset[str] | None = frozenset()
-        for rule in group:
-            fields = None if fields is None or rule.fields is None else fields | rule.fields
-        act = _activation(item, scope, heavy, fields)
-        result = _pack_program(scope, group).eval(act)
+    plan = _plan(rules, scope, item.can_show)
+    skipped = [_not_evaluable(rule, item, missing) for rule, missing in plan.skipped]
+    for g in plan.groups:
+        heavy, group = g.heavy, g.rules
+        act = _activation(item, scope, heavy, g.fields)
+        result = g.program.eval(act)
         is_list = result.type().name().upper().startswith("LIST")
         values = result.plain_value() if is_list else None
         if (

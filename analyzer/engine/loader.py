@@ -229,6 +229,7 @@ class Rule:
     fields: frozenset[str] | None = None
     # the same for the message and escalations, evaluated only when the rule fires
     message_fields: frozenset[str] | None = None
+    reads: frozenset[str] = frozenset()  # every view field named by condition or message
 
     def selected_by(self, names: Iterable[str]) -> bool:
         wanted = set(names)
@@ -337,6 +338,7 @@ def parse_rule(
         heavy=heavy,
         fields=fields,
         message_fields=message_fields,
+        reads=frozenset(f for _, f in when.uses | message.uses),
     )
 
 
