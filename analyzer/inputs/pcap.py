@@ -348,9 +348,9 @@ class PacketReader:
                 btype = u32(buf, pos)[0]
                 if btype == PCAPNG_SHB:
                     bom = buf[pos + 8 : pos + 12]
-                    if bom == b"\x4d\x3c\x2b\x1a":
+                    if int.from_bytes(bom, "little") == PCAPNG_BOM:
                         endian = "<"
-                    elif bom == b"\x1a\x2b\x3c\x4d":
+                    elif int.from_bytes(bom, "big") == PCAPNG_BOM:
                         endian = ">"
                     else:
                         raise InputError(
