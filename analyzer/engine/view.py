@@ -202,7 +202,8 @@ CONNECTION_FIELDS: dict[str, Field] = {
         "Origin's host[:port] equals Host (default ports ignored); null when either is absent"
     ),
     "origin_same_site": _b(
-        "Origin's host name equals Host's (ports ignored; no public-suffix logic); "
+        "Origin and Host are the same site: same registrable domain (www.example.com and "
+        "ws.example.com are), ports ignored; approximated without the public suffix list; "
         "null when either is absent"
     ),
     "user_agent": _s("User-Agent; null when absent"),
@@ -312,6 +313,23 @@ def _host_name(hostport: str) -> str:
     return hostport.rsplit(":", 1)[0] if hostport.count(":") == 1 else hostport
 
 
+# Second-level labels under which country-code registries sell names (example.co.uk).
+_SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "ac", "edu", "ne", "or", "go"})
+
+
+def site_of(host: str) -> str:
+    """The registrable domain of ``host``, approximately: ``demo.example.com`` ->
+    ``example.com``, ``a.b.example.co.uk`` -> ``example.co.uk``; an IP address or a
+    single label is its own site. No public suffix list: hosting suffixes such as
+    github.io count as one site."""
+    host = host.lower().rstrip(".")
+    if host.startswith("[") or host.replace(".", "").isdigit() or "." not in host:
+        return host
+    labels = host.split(".")
+    keep = 3 if len(labels[-1]) == 2 and labels[-2] in _SECOND_LEVEL else 2
+    return ".".join(labels[-keep:])
+
+
 def origin_host(origin: str | None) -> str | None:
     """``https://App.example:443`` -> ``app.example``; None for absent, 'null' or opaque."""
     if origin is None:
@@ -387,7 +405,7 @@ def connection_view(c: Connection, capture: Capture | None = None) -> dict[str, 
                 _strip_default_port(host, scheme) == o_host
                 or _strip_default_port(host, "wss" if scheme == "ws" else "ws") == o_host
             )
-            same_site = _host_name(o_host) == host_name
+            same_site = site_of(_host_name(o_host)) == site_of(host_name)
     ua_values = req_by_name.get("user-agent")
     user_agent = ua_values[0] if ua_values else None
     proxy = [h for h in PROXY_HEADERS if h in req_by_name]

@@ -250,3 +250,29 @@ def test_every_view_field_is_documented() -> None:
     names = [f"`connection.{n}`" for n in CONNECTION_FIELDS]
     names += [f"`capture.{n}`" for n in CAPTURE.fields or {}]
     assert [n for n in names if n not in docs] == []
+
+
+@pytest.mark.parametrize(
+    ("host", "site"),
+    [
+        ("demo.piesocket.com", "piesocket.com"),
+        ("www.piesocket.com", "piesocket.com"),
+        ("a.b.example.co.uk", "example.co.uk"),
+        ("127.0.0.1", "127.0.0.1"),
+        ("[::1]", "[::1]"),
+        ("localhost", "localhost"),
+        ("Evil.Example.", "evil.example"),
+    ],
+)
+def test_site_of(host: str, site: str) -> None:
+    from analyzer.engine.view import site_of
+
+    assert site_of(host) == site
+
+
+def test_subdomains_of_one_site_are_not_cross_site() -> None:
+    """HAR from the piesocket demo: Origin www.piesocket.com, Host demo.piesocket.com."""
+    analysis = analyze([ROOT / "tests" / "data" / "har" / "corpus" / "websocket.har"], Options())
+    assert [f for f in analysis.findings if f.rule == "origin-host-mismatch"] == []
+    view = connection_view(analysis.captures[0].connections[0], analysis.captures[0])
+    assert (view["origin_matches_host"], view["origin_same_site"]) == (False, True)
