@@ -64,6 +64,20 @@ def _proxy_headers(c: Connection) -> list[Evidence]:
     ]
 
 
+def _target(c: Connection) -> Evidence | None:
+    """The request-target with query values elided: evidence must not copy a secret."""
+    if c.request is None:
+        return None
+    from urllib.parse import parse_qsl
+
+    path, _, query = c.request.target.partition("?")
+    shown = path
+    if query:
+        names = [k for k, _ in parse_qsl(query, keep_blank_values=True)]
+        shown += "?" + "&".join(f"{_short(k, 40)}=..." for k in names)
+    return Evidence(f"request-target {_short(shown)} (query values not shown)", c.request.location)
+
+
 def _status(c: Connection) -> Evidence | None:
     if c.response is None:
         return None
@@ -159,6 +173,10 @@ def build(
             out.extend(_close(c))
         elif kind == "proxy_headers":
             out.extend(_proxy_headers(c))
+        elif kind == "target":
+            ev = _target(c)
+            if ev is not None:
+                out.append(ev)
         elif kind == "end":
             out.append(_end(c))
         elif kind == "anomaly":

@@ -243,6 +243,7 @@ _EVIDENCE_KINDS = (
     "close",
     "end",
     "proxy_headers",
+    "target",
     "anomaly",
     "first_message",
     "last_message",

@@ -276,3 +276,19 @@ def test_subdomains_of_one_site_are_not_cross_site() -> None:
     assert [f for f in analysis.findings if f.rule == "origin-host-mismatch"] == []
     view = connection_view(analysis.captures[0].connections[0], analysis.captures[0])
     assert (view["origin_matches_host"], view["origin_same_site"]) == (False, True)
+
+
+def test_a_failing_placeholder_prints_a_question_mark(tmp_path: Path) -> None:
+    text = (BUILTIN / "token-in-url.yaml").read_text()
+    start, end = text.index("when: |"), text.index("evidence:")
+    text = (
+        text[:start]
+        + "when: connection.close == null\n"
+        + "message: 'ended {connection.end}, close code {connection.close.code}'\n"
+        + text[end:]
+    )
+    (tmp_path / "no-close.yaml").write_text(text.replace("id: token-in-url", "id: no-close"))
+    analysis = analyze(
+        [LOOP / "abnormal-rst.pcapng"], Options(rule_dirs=(tmp_path,), select=("no-close",))
+    )
+    assert [f.message for f in analysis.findings] == ["ended rst, close code ?"]

@@ -198,3 +198,13 @@ def test_handshake_rejected_names_the_status_and_the_missing_origin() -> None:
     assert found[0].evidence[0].label == "the server answered the upgrade with 403 Forbidden"
     assert found[0].evidence[0].location is not None
     assert found[0].evidence[0].location.packet == 6  # as tshark numbers it
+
+
+def test_token_in_url_evidence_does_not_copy_the_token() -> None:
+    found = next(
+        f for f in analysis_of(LOOP / "token-in-url.pcapng").findings if f.rule == "token-in-url"
+    )
+    assert [e.label for e in found.evidence] == [
+        "request-target /chat?access_token=... (query values not shown)"
+    ]
+    assert "eyJ" not in found.message
