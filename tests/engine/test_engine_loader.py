@@ -168,7 +168,7 @@ def test_same_id_in_two_user_folders_is_an_error(tmp_path: Path) -> None:
 
 
 def test_rules_are_cached_until_a_file_changes(tmp_path: Path) -> None:
-    path = edited(tmp_path, "token-in-url", "severity: medium", "severity: high", "my-token")
+    path = edited(tmp_path, "token-in-url", "severity: low", "severity: high", "my-token")
     path.write_text(path.read_text().replace("id: token-in-url", "id: my-token"))
     first = load_rules((tmp_path,))
     assert load_rules((tmp_path,)) is first

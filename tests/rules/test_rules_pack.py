@@ -205,6 +205,10 @@ def test_token_in_url_evidence_does_not_copy_the_token() -> None:
         f for f in analysis_of(LOOP / "token-in-url.pcapng").findings if f.rule == "token-in-url"
     )
     assert [e.label for e in found.evidence] == [
-        "request-target /chat?access_token=... (query values not shown)"
+        "request-target /chat?access_token=... (query values not shown)",
+        "severity medium: the parameter is named as a token or password, or its value is a JWT",
     ]
+    assert found.severity == Severity.MEDIUM
+    jupyter = analysis_of(DATA / "pcap" / "zeek" / "jupyter-websocket.pcap")
+    assert [f.severity for f in jupyter.findings if f.rule == "token-in-url"] == [Severity.LOW]
     assert "eyJ" not in found.message
