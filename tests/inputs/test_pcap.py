@@ -551,3 +551,16 @@ def test_decryption_secrets_block_written_by_editcap() -> None:
     (secrets,) = reader.secrets
     assert secrets.rstrip(b"\0") == (tls / "node-tls13-chacha20.keys").read_bytes()
     assert read_packet_capture(tls / "node-tls13-chacha20-dsb.pcapng").secrets_embedded
+
+
+def test_pcapng_if_tsoffset(tmp_path: Path) -> None:
+    # if_tsoffset: seconds to add to every timestamp of the interface.
+    _, records = read_records(ORIGINAL)
+    opts = _opt(14, struct.pack("<q", 1_000_000)) + bytes(4)
+    idb = _block(1, struct.pack("<HHI", 1, 0, 0) + opts)
+    body = [_shb("<", None), idb]
+    body += [_epb("<", 0, round((t - 1_000_000) * 1e6), f) for t, f in records]
+    path = tmp_path / "offset.pcapng"
+    path.write_bytes(b"".join(body))
+    times = [s[1] for s in PacketReader(path)]
+    assert times == pytest.approx([t for t, _ in records], abs=1e-5)
