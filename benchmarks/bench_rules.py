@@ -123,14 +123,14 @@ def libraries(view: dict[str, Any]) -> None:
         print("   cel-python: not installed (pip install cel-python to compare)")
 
 
-def pack(connections: list[tuple[Any, Any]]) -> None:
+def pack(connections: list[tuple[Any, Any]], label: str) -> None:
     rules = [r for r in loader.load_rules().rules if r.scope == "connection"]
     scope = SCOPES["connection"]
     items = []
     for cap, _ in connections:
         items.extend(i for i in scope.items((cap,)))
     n = len(items)
-    print(f"\n2. the built-in pack: {len(rules)} connection rules, {n} real connections")
+    print(f"\n2. the built-in pack: {len(rules)} connection rules, {n} real connections ({label})")
 
     def views() -> None:
         for cap, conns in connections:
@@ -172,6 +172,8 @@ def pack(connections: list[tuple[Any, Any]]) -> None:
         print(f"     of which on the {len(quiet)} connections without a finding: {t_quiet:.1f} us")
     print(f"   whole pack             {t_all:7.1f} us per connection  (goal < 100)")
 
+    if label != "packet captures":
+        return
     big = max((c for _, conns in connections for c in conns), key=lambda c: len(c.messages))
     t_heavy = per_call(lambda: heavy_field(big, "messages"), 0.5)
     print(f"   (a rule reading connection.messages also pays {t_heavy:.1f} us to build that list")
@@ -198,7 +200,9 @@ def main() -> None:
     view = connection_view(conn, clean)
     view["messages"] = heavy_field(conn, "messages")
     libraries(view)
-    pack(connections)
+    pack(connections, "packet captures")
+    hars = [load_capture(p) for p in sorted((data / "har").rglob("*.har"))]
+    pack([(cap, cap.connections) for cap in hars if cap.connections], "HARs")
     load_time()
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from analyzer.engine.cel import environment
@@ -128,23 +129,27 @@ def _activation(
     return act
 
 
-def _reason(missing: Sequence[str], capture: Capture) -> str:
+@lru_cache(maxsize=1024)
+def _reason(missing: tuple[str, ...], fmt: str, creator: str | None) -> str:
     what = ", ".join(_FACT_WORDS.get(m, m) for m in missing)
-    source: str = capture.format
-    if capture.creator:
-        source += f" from {capture.creator}"
+    source = fmt + (f" from {creator}" if creator else "")
     return f"this capture ({source}) cannot show {what}"
 
 
-def _not_evaluable(rule: Rule, item: Item, missing: Sequence[str]) -> NotEvaluable:
-    advice = rule.advice or " ".join(dict.fromkeys(ADVICE.get(m, "") for m in missing)).strip()
+@lru_cache(maxsize=1024)
+def _advice(rule_advice: str, missing: tuple[str, ...]) -> str:
+    return rule_advice or " ".join(dict.fromkeys(ADVICE.get(m, "") for m in missing)).strip()
+
+
+def _not_evaluable(rule: Rule, item: Item, missing: tuple[str, ...]) -> NotEvaluable:
+    cap = item.capture
     return NotEvaluable(
         rule=rule.id,
         title=rule.title,
         connection=item.connection.id if item.connection else None,
-        reason=_reason(missing, item.capture),
-        advice=advice,
-        missing=tuple(missing),
+        reason=_reason(missing, cap.format, cap.creator),
+        advice=_advice(rule.advice, missing),
+        missing=missing,
     )
 
 
