@@ -153,7 +153,7 @@ def _not_evaluable(rule: Rule, item: Item, missing: tuple[str, ...]) -> NotEvalu
     )
 
 
-def _finding(rule: Rule, item: Item, act: Any) -> Finding:
+def _finding(rule: Rule, item: Item, act: Any, scope: str = "connection") -> Finding:
     severity = rule.severity
     extra: list[Evidence] = []
     for esc in rule.escalate:
@@ -166,9 +166,13 @@ def _finding(rule: Rule, item: Item, act: Any) -> Finding:
     evidence: tuple[Evidence, ...] = ()
     time = item.time
     conn = item.connection
-    if conn is not None:
-        specs = [(e.kind, e.arg) for e in rule.evidence]
+    specs = [(e.kind, e.arg) for e in rule.evidence]
+    hook = SCOPES[scope].evidence
+    if hook is not None:
+        evidence = tuple(hook(item, specs, uses))
+    elif conn is not None:
         evidence = build_evidence(conn, specs, uses)
+    if conn is not None:
         if "close" in uses and conn.close is not None and conn.close.time is not None:
             time = conn.close.time
     return Finding(
@@ -273,7 +277,7 @@ def evaluate_item(
                 mf = rule.message_fields
                 wanted = None if wanted is None or mf is None else wanted | mf
             full = _activation(item, scope, heavy, wanted)
-            findings.extend(_finding(rule, item, full) for rule in hits)
+            findings.extend(_finding(rule, item, full, scope) for rule in hits)
     return findings, skipped
 
 

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from analyzer.engine.findings import Evidence
 from analyzer.engine.view import (
     CAPTURE,
     CAPTURE_SCOPE_SCHEMA,
@@ -43,6 +44,7 @@ class Item:
     capture: Capture
     time: float | None
     heavy: Callable[[str], Any] | None = None  # heavy field name -> value
+    payload: Any = None  # what a scope's own evidence hook needs (e.g. a hop chain)
     cache: dict[Any, Any] = field(default_factory=dict)  # (heavy, fields) -> activation
 
 
@@ -55,6 +57,11 @@ class Scope:
     doc: str = ""
     # variable name -> full view of a clean item; rule examples merge over it
     example_defaults: Callable[[], dict[str, Any]] | None = None
+    # (item, [(evidence kind, arg)], fields read) -> evidence; default: the item's
+    # connection, through analyzer.engine.evidence.build
+    evidence: (
+        Callable[[Item, list[tuple[str, str]], frozenset[str]], tuple[Evidence, ...]] | None
+    ) = None
 
 
 def _connection_defaults() -> dict[str, Any]:

@@ -212,3 +212,15 @@ def test_token_in_url_evidence_does_not_copy_the_token() -> None:
     jupyter = analysis_of(DATA / "pcap" / "zeek" / "jupyter-websocket.pcap")
     assert [f.severity for f in jupyter.findings if f.rule == "token-in-url"] == [Severity.LOW]
     assert "eyJ" not in found.message
+
+
+@pytest.mark.parametrize("path", RULE_FILES, ids=lambda p: p.stem)
+def test_every_builtin_rule_is_documented(path: Path) -> None:
+    """What, why, fix, and references a reader can follow (an RFC, MDN or vendor page)."""
+    data = yaml.safe_load(path.read_text())
+    assert len(data["why"].split()) >= 20
+    assert len(data["fix"].split()) >= 10
+    assert all("https://" in ref for ref in data["references"])
+    assert any(
+        "rfc-editor.org" in ref or "developer.mozilla.org" in ref for ref in data["references"]
+    )
