@@ -252,7 +252,7 @@ def evaluate_item(
         if (
             values is None
             or len(values) != len(group)
-            or not all(isinstance(v, bool) for v in values)
+            or not set(map(type, values)) <= {bool}
         ):
             values = []
             for rule in group:
