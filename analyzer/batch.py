@@ -29,10 +29,11 @@ import sys
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
+from queue import Empty, SimpleQueue
 from typing import Any, TextIO
 
 import click
@@ -195,29 +196,38 @@ def _run_pool(
         suspects = []
         executor = ProcessPoolExecutor(max_workers=jobs, initializer=_pool_init)
         pending: dict[Future[CaptureResult], Task] = {}
-        try:
+        # Finished futures arrive here (callbacks): lighter than wait() on every answer.
+        finished: SimpleQueue[Future[CaptureResult]] = SimpleQueue()
+
+        def fill(
+            executor: ProcessPoolExecutor = executor,
+            pending: dict[Future[CaptureResult], Task] = pending,
+            finished: SimpleQueue[Future[CaptureResult]] = finished,
+        ) -> None:
             for task in queue:
-                pending[executor.submit(process, task, config, fp)] = task
+                future = executor.submit(process, task, config, fp)
+                pending[future] = task
+                future.add_done_callback(finished.put)
                 if len(pending) >= window:
                     break
-            while pending and not suspects:
-                finished, _ = wait(pending, return_when=FIRST_COMPLETED)
-                for future in finished:
-                    task = pending.pop(future)
-                    try:
-                        result = future.result()
-                    except BrokenProcessPool:
-                        suspects.append(task)
-                        continue
-                    on_result(result)
-                if suspects:
+
+        try:
+            fill()
+            while pending:
+                try:
+                    future = finished.get(timeout=1.0)
+                except Empty:
+                    continue  # a timeout lets Ctrl-C through on every platform
+                task = pending.pop(future)
+                try:
+                    result = future.result()
+                except BrokenProcessPool:
+                    suspects.append(task)
                     suspects.extend(pending.values())
                     pending.clear()
                     break
-                for task in queue:
-                    pending[executor.submit(process, task, config, fp)] = task
-                    if len(pending) >= window:
-                        break
+                on_result(result)
+                fill()
         except BaseException:
             _terminate(executor)
             raise
@@ -295,6 +305,9 @@ class BatchOutcome:
     findings: int
     written: tuple[Path, ...] = ()
     results: tuple[CaptureResult, ...] = field(default=(), repr=False)
+    # Wall-clock seconds per phase (discover, prepare, run, summary) and this process's
+    # CPU seconds while the captures ran (``run_cpu``): what the parent costs a pool.
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def load_states(outdir: Path) -> dict[str, CaptureResult]:
@@ -356,7 +369,11 @@ def run_batch(
     outdir = outdir.resolve()
     if outdir.exists() and not outdir.is_dir():
         raise AnalyzerError("the output (-o) must be a folder; this is a file", outdir)
+    clock = time.perf_counter
+    timings: dict[str, float] = {}
+    t0 = clock()
     found: Discovery = discover(inputs, exclude=outdir)
+    timings["discover"] = clock() - t0
     if not found.tasks:
         if found.missing:
             name, error = found.missing[0]
@@ -378,6 +395,7 @@ def run_batch(
             redact_params=tuple(redact_params),
         )
     fp = config.fingerprint()
+    t0 = clock()
     warm_up(config)  # broken rule files stop here, once, with their one line
 
     states = load_states(outdir)
@@ -395,6 +413,8 @@ def run_batch(
 
     workers = jobs if jobs is not None else (os.cpu_count() or 1)
     interrupted = False
+    timings["prepare"] = clock() - t0
+    t0, cpu0 = clock(), time.process_time()
     try:
         if not todo:
             pass
@@ -421,7 +441,10 @@ def run_batch(
         interrupted=interrupted,
         redact=config.redact,
     )
+    timings["run"], timings["run_cpu"] = clock() - t0, time.process_time() - cpu0
+    t0 = clock()
     written = write_summary(outdir, results, facts)
+    timings["summary"] = clock() - t0
 
     current = [states[t.name] for t in found.tasks if t.name in states]
     failed = [(r.input, r.error or "") for r in current if r.status == "failed"]
@@ -438,6 +461,7 @@ def run_batch(
         findings=sum(len(r.findings) for r in current),
         written=tuple(written),
         results=results,
+        timings=timings,
     )
 
 

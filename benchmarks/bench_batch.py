@@ -139,6 +139,13 @@ def main(argv: list[str] | None = None) -> int:
                 ),
                 flush=True,
             )
+            t = outcome.timings
+            print(
+                f"  phases: discover {t['discover']:.2f} s, prepare {t['prepare']:.2f} s, "
+                f"captures {t['run']:.2f} s (parent CPU {t['run_cpu']:.2f} s), "
+                f"summary {t['summary']:.2f} s",
+                flush=True,
+            )
             errors: dict[str, int] = {}
             for _, error in outcome.failed:
                 errors[error] = errors.get(error, 0) + 1
