@@ -357,7 +357,12 @@ def _per_side_counts(items: Any, opcode: int) -> dict[str, int]:
 
 
 def connection_view(c: Connection, capture: Capture | None = None) -> dict[str, Any]:
-    """The light view of ``c``: every field of ``CONNECTION_FIELDS`` but ``HEAVY_FIELDS``."""
+    """The light view of ``c``: every field of ``CONNECTION_FIELDS`` but ``HEAVY_FIELDS``.
+
+    ``capture`` (the capture ``c`` came from) is accepted so that callers need not change
+    when a field comes to depend on the source; none does yet (rules read the capture
+    through their ``capture`` variable).
+    """
     req, resp = c.request, c.response
     request: dict[str, Any] | None = None
     response: dict[str, Any] | None = None
