@@ -27,10 +27,11 @@ from urllib.parse import urlsplit
 
 from analyzer import __version__
 from analyzer.batch_inputs import Task
-from analyzer.batch_redact import redact_text, redact_url
 from analyzer.engine.findings import Finding
 from analyzer.errors import AnalyzerError
 from analyzer.pipeline import Analysis, Options, evaluate, load_capture
+from analyzer.render import RenderOptions, write_reports
+from analyzer.render.redact import redact_text, redact_url
 from analyzer.session.model import Capture, Close, Connection, Fact
 
 STATE_VERSION = 1
@@ -303,8 +304,6 @@ def warm_up(config: BatchConfig) -> None:
 
 def process(task: Task, config: BatchConfig, fingerprint: str) -> CaptureResult:
     """Analyze one capture and write its reports and state record. Never raises."""
-    from analyzer.render import RenderOptions, write_reports
-
     start = time.perf_counter()
     outdir = Path(config.outdir)
     try:
