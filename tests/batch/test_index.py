@@ -142,3 +142,19 @@ def test_index_shows_the_1008_closes_come_without_origin(tmp_path: Path) -> None
     without = summary[summary["origin"].isna()]
     assert int(no_origin[2]) == len(without)  # connections
     assert f"1008 Policy Violation \u00d7{(without['close_code'] == 1008).sum()}" in no_origin[3]
+
+
+def test_a_batch_where_nothing_could_be_read(tmp_path: Path) -> None:
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "cut.har").write_bytes(b'{"log": {"entries": [')
+    (inputs / "noise.pcap").write_bytes(bytes(range(200)))
+    out = tmp_path / "out"
+    outcome = run_batch([str(inputs)], out, progress_stream=io.StringIO())
+    assert len(outcome.failed) == 2 and outcome.connections == 0
+    summary = pd.read_parquet(out / "summary.parquet")
+    assert len(summary) == 0 and "close_code" in summary.columns
+    page = parse(out / "index.html")
+    failed = page.sections["Captures that could not be read"][1:]
+    assert sorted(row[0] for row in failed) == [str(inputs / "cut.har"), str(inputs / "noise.pcap")]
+    assert all(row[1] for row in failed)
