@@ -100,6 +100,7 @@ FIRES: dict[str, tuple[Path, str]] = {
     "idle-timeout-close": (LOOP / "idle-timeout.pcapng", "idle-timeout#0"),
     "close-going-away-1001": (LOOP / "going-away-1001.pcapng", "going-away-1001#0"),
     "close-protocol-error-1002": (LOOP / "raw-violations.pcapng", "raw-violations#0"),
+    "close-invalid-payload-1007": (LOOP / "raw-violations.pcapng", "raw-violations#4"),
     "close-message-too-big-1009": (
         DATA / "pcap" / "zeek" / "message-too-big-status.pcap",
         "message-too-big-status#0",
