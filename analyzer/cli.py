@@ -241,5 +241,12 @@ def _register_optional_commands() -> None:
     main.add_command(batch)
 
 
+# `ws-analyzer rules`, added by the rules helper (issue 4) because nothing registered it yet;
+# _register_optional_commands() adding it again later is harmless.
+from analyzer.engine.cli import rules as _rules  # noqa: E402
+
+main.add_command(_rules)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
