@@ -233,19 +233,12 @@ def _say_what_was_found(analysis: Analysis) -> None:
         click.echo(f"[{top.severity.label}] {top.message}", err=True)
 
 
-def _register_optional_commands() -> None:
-    from analyzer.batch import batch
-    from analyzer.engine.cli import rules
+# Subcommands that live beside the code they drive.
+from analyzer.batch import batch  # noqa: E402
+from analyzer.engine.cli import rules  # noqa: E402
 
-    main.add_command(rules)
-    main.add_command(batch)
-
-
-# `ws-analyzer rules`, added by the rules helper (issue 4) because nothing registered it yet;
-# _register_optional_commands() adding it again later is harmless.
-from analyzer.engine.cli import rules as _rules  # noqa: E402
-
-main.add_command(_rules)
+main.add_command(rules)
+main.add_command(batch)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
@@ -15,3 +16,30 @@ EXAMPLES = ROOT / "examples"
 @pytest.fixture
 def data_dir() -> Path:
     return DATA
+
+
+# On CI every test must run: a skip there means the machine lacks something scripts/test
+# should have installed, and a skipped test cannot fail. Skips whose reason starts with
+# "deliberately" are part of a test's design and allowed.
+_SKIPPED: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and not hasattr(report, "wasxfail"):
+        reason = str(report.longrepr[-1]) if isinstance(report.longrepr, tuple) else ""
+        if not reason.removeprefix("Skipped: ").startswith("deliberately"):
+            _SKIPPED.append(f"{report.nodeid}: {reason}")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if os.environ.get("CI") and _SKIPPED and exitstatus == 0:
+        session.exitstatus = 1
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if os.environ.get("CI") and _SKIPPED:
+        terminalreporter.write_line(
+            f"CI: {len(_SKIPPED)} test(s) skipped; every test must run on CI:", red=True
+        )
+        for line in _SKIPPED:
+            terminalreporter.write_line(f"  {line}")
