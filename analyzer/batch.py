@@ -34,7 +34,8 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, SimpleQueue
-from typing import Any, TextIO
+from types import ModuleType
+from typing import Any, TextIO, cast
 
 import click
 
@@ -60,6 +61,7 @@ TTY_INTERVAL = 0.2
 DASK_CONNECT_TIMEOUT = "15s"
 
 OnResult = Callable[[CaptureResult], None]
+Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 # --- progress ------------------------------------------------------------------------------
@@ -468,8 +470,12 @@ def run_batch(
 # --- the command ---------------------------------------------------------------------------
 
 
-def _make_command() -> click.Command:
-    from analyzer.cli import fail, make_options, redaction_options, rule_options, split_csv
+def _make_command(cli: ModuleType) -> click.Command:
+    fail = cli.fail
+    make_options = cli.make_options
+    redaction_options = cast(Decorator, cli.redaction_options)
+    rule_options = cast(Decorator, cli.rule_options)
+    split_csv = cli.split_csv
 
     @click.command("batch")
     @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
@@ -596,4 +602,24 @@ def report_outcome(outcome: BatchOutcome, outdir: Path, limit: int = 10) -> None
         )
 
 
-batch: click.Command = _make_command()
+# The command is built on first use: it takes its shared options from ``analyzer.cli``,
+# which itself imports ``batch`` from here to register it. Building it lazily lets either
+# module be imported first.
+_command: click.Command | None = None
+
+
+def _batch_command() -> click.Command:
+    global _command
+    if _command is None:
+        from analyzer import cli  # may come back here through cli's own import of ``batch``
+
+        if _command is None:
+            _command = _make_command(cli)
+    return _command
+
+
+def __getattr__(name: str) -> Any:
+    """``from analyzer.batch import batch``: the click command ``ws-analyzer batch``."""
+    if name == "batch":
+        return _batch_command()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from batch_helpers import DATA, Corpus, needs_render
+from batch_helpers import DATA, ROOT, Corpus, needs_render
 from click.testing import CliRunner
 
 from analyzer.batch import batch
@@ -85,3 +88,22 @@ def test_nothing_there_is_exit_2_naming_the_input(cli: CliRunner, tmp_path: Path
     result = cli.invoke(main, ["batch", str(absent), "-o", str(tmp_path / "out")])
     assert result.exit_code == 2
     assert result.output.strip() == f"ws-analyzer: error: {absent}: no such file or folder"
+
+
+@pytest.mark.parametrize(
+    "code",
+    [
+        "from analyzer.batch import batch; from analyzer.cli import main",
+        "from analyzer.cli import main; from analyzer.batch import batch",
+    ],
+    ids=["batch-first", "cli-first"],
+)
+def test_either_module_can_be_imported_first(code: str) -> None:
+    """analyzer.cli registers ``batch``, which takes its options from analyzer.cli."""
+    check = code + "; assert main.commands['batch'] is batch; print(batch.name)"
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    done = subprocess.run(
+        [sys.executable, "-c", check], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "batch"
