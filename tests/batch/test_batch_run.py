@@ -11,7 +11,7 @@ import pytest
 from batch_helpers import DATA, Corpus, make_corpus, needs_pcap, needs_render
 
 from analyzer.batch import run_batch
-from analyzer.batch_work import STATE_DIR, read_state
+from analyzer.batch_work import read_state, state_files
 from analyzer.pipeline import evaluate, load_capture
 
 
@@ -92,7 +92,7 @@ def check_batch(corpus: Corpus, out: Path, jobs: int) -> None:
     assert parquet["status"].astype("Int64").tolist() == summary["status"].astype("Int64").tolist()
 
     # Every state record is complete JSON; no temporary file is left behind.
-    for entry in (out / STATE_DIR).iterdir():
+    for entry in state_files(out):
         assert entry.suffix == ".json", entry
         assert read_state(entry) is not None
         json.loads(entry.read_text(encoding="utf-8"))

@@ -18,12 +18,12 @@ from batch_helpers import DATA, ROOT, Corpus, needs_render, variants
 
 from analyzer import batch as batch_module
 from analyzer.batch import Progress, run_batch
-from analyzer.batch_work import STATE_DIR, read_state
+from analyzer.batch_work import read_state, state_files
 from analyzer.pipeline import Options
 
 
 def _states(out: Path) -> dict[str, int]:
-    return {p.name: p.stat().st_mtime_ns for p in (out / STATE_DIR).iterdir()}
+    return {p: p.stat().st_mtime_ns for p in state_files(out)}
 
 
 @needs_render
@@ -91,8 +91,8 @@ def test_interrupt_in_the_middle_then_resume(
     stopped = run_batch([str(har_corpus.root)], out, jobs=2, progress_stream=io.StringIO())
     assert stopped.interrupted
     assert multiprocessing.active_children() == []  # the pool is gone
-    done = {p.name for p in (out / STATE_DIR).iterdir()}
-    assert all(read_state(out / STATE_DIR / n) is not None for n in done)
+    done = set(state_files(out))
+    assert all(read_state(n) is not None for n in done)
     assert 3 <= len(done) < stopped.tasks
     index = (out / "index.html").read_text(encoding="utf-8")
     assert "This batch was interrupted" in index
@@ -131,8 +131,7 @@ def test_ctrl_c_on_the_real_command(tmp_path: Path) -> None:
     try:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
-            state = out / STATE_DIR
-            if state.is_dir() and sum(1 for _ in state.iterdir()) >= 5:
+            if sum(1 for _ in state_files(out)) >= 5:
                 break
             time.sleep(0.01)
         os.killpg(proc.pid, signal.SIGINT)
@@ -145,7 +144,7 @@ def test_ctrl_c_on_the_real_command(tmp_path: Path) -> None:
     assert proc.returncode == 130, text
     assert "run the same command again to resume" in text
     assert "Traceback" not in text
-    done = list((out / STATE_DIR).iterdir())
+    done = list(state_files(out))
     assert 5 <= len(done) < 1500
     assert all(p.suffix == ".json" and read_state(p) is not None for p in done)
     assert len(pd.read_csv(out / "captures.csv")) == len(done)
