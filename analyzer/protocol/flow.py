@@ -166,6 +166,19 @@ class _Buf:
         self.pieces = []
 
 
+def is_websocket_attempt(headers: Headers) -> bool:
+    """A request that tries to open a WebSocket: ``Upgrade: websocket``, or (the upgrade
+    headers lost on the way, as a proxy without ``proxy_set_header Upgrade`` sends it) a
+    ``Sec-WebSocket-Key`` or ``Sec-WebSocket-Version`` header, which only a WebSocket
+    handshake carries (RFC 6455 4.1, 11.3.1, 11.3.5). Either way the exchange is kept as a
+    connection (a failed attempt when the answer is not 101)."""
+    return (
+        is_websocket_upgrade(headers)
+        or headers.get("Sec-WebSocket-Key") is not None
+        or headers.get("Sec-WebSocket-Version") is not None
+    )
+
+
 class _Pending:
     """A request waiting for its response."""
 
@@ -176,7 +189,7 @@ class _Pending:
         self.packet = packet
         self.offset = offset
         self.time = time
-        self.upgrade = is_websocket_upgrade(head.headers)
+        self.upgrade = is_websocket_attempt(head.headers)
 
 
 class FlowParser:
