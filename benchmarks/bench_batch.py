@@ -16,7 +16,10 @@ a fresh OUTDIR per ``--jobs`` value and prints:
   writing, progress, the summary tables and index; printed also without the report
   writing (the renderer's cost), which leaves the batch machinery alone.
 - the phases of each run: discovery, the captures (with the parent process's CPU time,
-  what it takes from the workers), the summary.
+  what it takes from the workers), the summary;
+- the CPU time of the run, this process and its workers together, per capture: when it
+  is the same with 1 and 2 jobs, the pool adds no work, and its wall-clock speed-up is
+  bounded by the cores the rest of the machine leaves free (the load average printed).
 
 Goal (issue 6): 2 jobs >= 1.8 x 1 job on a 2-core machine; overhead < 20 ms.
 """
@@ -26,6 +29,7 @@ from __future__ import annotations
 import argparse
 import io
 import os
+import resource
 import shutil
 import statistics
 import sys
@@ -117,6 +121,10 @@ def main(argv: list[str] | None = None) -> int:
         rates: dict[int, float] = {}
         for jobs in (int(j) for j in args.jobs.split(",")):
             out = work / f"out-{jobs}"
+            before = (
+                resource.getrusage(resource.RUSAGE_SELF),
+                resource.getrusage(resource.RUSAGE_CHILDREN),
+            )
             t0 = time.perf_counter()
             outcome = run_batch(
                 [str(corpus)],
@@ -127,6 +135,14 @@ def main(argv: list[str] | None = None) -> int:
                 progress_stream=io.StringIO(),
             )
             wall = time.perf_counter() - t0
+            after = (
+                resource.getrusage(resource.RUSAGE_SELF),
+                resource.getrusage(resource.RUSAGE_CHILDREN),
+            )
+            cpu = sum(
+                (a.ru_utime + a.ru_stime) - (b.ru_utime + b.ru_stime)
+                for a, b in zip(after, before, strict=True)
+            )
             n = outcome.tasks
             rates[jobs] = n / wall
             first = rates[min(rates)]
@@ -145,6 +161,12 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
             t = outcome.timings
+            print(
+                f"  CPU (this process and its workers) {cpu:.2f} s = "
+                f"{1000 * cpu / n:.2f} ms/capture; load average {os.getloadavg()[0]:.2f} "
+                "(other work on the machine takes cores from the pool)",
+                flush=True,
+            )
             print(
                 f"  phases: discover {t['discover']:.2f} s, prepare {t['prepare']:.2f} s, "
                 f"captures {t['run']:.2f} s (parent CPU {t['run_cpu']:.2f} s), "
