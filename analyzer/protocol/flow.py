@@ -202,6 +202,9 @@ class FlowParser:
         self.limits = limits
         self.scheme = scheme  # "wss" when the bytes were decrypted from TLS
         self._mode = _UNDECIDED
+        # False once the flow is known not to be WebSocket: the caller stops feeding it.
+        # A plain attribute, not a property: the TCP loop reads it after every segment.
+        self.interested = True
         self._bufs = (_Buf(), _Buf())  # orig, resp
         self._order: list[tuple[int, bytes, int, float]] = []  # heuristic replay order
         self._client: int | None = None  # 0: orig is the client, 1: resp is
@@ -312,11 +315,6 @@ class FlowParser:
             )
         self._stop()
 
-    @property
-    def interested(self) -> bool:
-        """False once the flow is known not to be WebSocket: the caller stops feeding it."""
-        return self._mode != _STOPPED
-
     def result(self) -> FlowResult | None:
         """None if the flow never was WebSocket. May be called at any time, more than once;
         what only the end of the capture shows (a frame or message cut short, an upgrade
@@ -411,6 +409,7 @@ class FlowParser:
 
     def _stop(self) -> None:
         self._mode = _STOPPED
+        self.interested = False
         self._bufs = (_Buf(), _Buf())
         self._order = []
 

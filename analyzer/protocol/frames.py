@@ -153,7 +153,8 @@ def _unmask_numpy(payload: bytes, mask: bytes) -> bytes:
     n = len(payload)
     data = np.frombuffer(payload, np.uint8)
     key = np.frombuffer(mask * ((n >> 2) + 1), np.uint8, n)
-    return bytes(np.bitwise_xor(data, key).tobytes())
+    out: bytes = np.bitwise_xor(data, key).tobytes()
+    return out
 
 
 def header_problems(fin: bool, opcode: int, length: int, flags: int) -> list[tuple[str, str]]:
