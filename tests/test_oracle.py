@@ -18,6 +18,7 @@ Conventions of the oracle that are not disagreements:
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -84,8 +85,13 @@ _CACHE: dict[Path, Capture] = {}
 
 
 def capture(path: Path) -> Capture:
+    """The capture's WebSocket connections: the TLS connections we list without keys
+    (``tls.decrypted`` False, nothing above TLS) are not WebSocket to tshark's oracle;
+    tests/test_tls_pipeline.py checks them against tshark's TLS fields."""
     if path not in _CACHE:
-        _CACHE[path] = read_packet_capture(path)
+        cap = read_packet_capture(path)
+        ws = tuple(c for c in cap.connections if c.tls is None or c.request or c.response)
+        _CACHE[path] = dataclasses.replace(cap, connections=ws)
     return _CACHE[path]
 
 

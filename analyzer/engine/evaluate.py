@@ -28,6 +28,7 @@ from analyzer.engine.evidence import build as build_evidence
 from analyzer.engine.findings import Evidence, Finding, NotEvaluable
 from analyzer.engine.loader import Rule, load_rules, select_rules
 from analyzer.engine.scopes import SCOPES, Item
+from analyzer.inputs.tls import KEYLOG_ADVICE
 from analyzer.session.model import Capture, Fact
 
 if TYPE_CHECKING:
@@ -141,12 +142,43 @@ def _advice(rule_advice: str, missing: tuple[str, ...]) -> str:
     return rule_advice or " ".join(dict.fromkeys(ADVICE.get(m, "") for m in missing)).strip()
 
 
+@lru_cache(maxsize=256)
+def _unread_tls(version: str | None, problem: str | None, http2: bool) -> tuple[str, str]:
+    """(reason, advice) for a TLS connection whose contents were not read."""
+    if http2:
+        return (
+            "cannot be evaluated: the connection is HTTP/2 (ALPN h2), and WebSocket over "
+            "HTTP/2 (RFC 8441) is not analysed yet",
+            "Not analysed yet. Clients that open WebSocket over HTTP/1.1 (the usual case) are "
+            "analysed: capture one of those, or a server that does not enable RFC 8441.",
+        )
+    why = (problem or "no key").removesuffix(": " + KEYLOG_ADVICE).removeprefix("encrypted and ")
+    return (
+        f"cannot be evaluated: encrypted ({version or 'TLS'}; {why})",
+        f"To decrypt it, {KEYLOG_ADVICE}.",
+    )
+
+
 def _not_evaluable(rule: Rule, item: Item, missing: tuple[str, ...]) -> NotEvaluable:
     cap = item.capture
+    conn = item.connection
+    tls = conn.tls if conn is not None else None
+    if tls is not None and conn is not None and conn.request is None and conn.response is None:
+        # TLS that was not decrypted (or HTTP/2): say so, not "this capture cannot show".
+        if not tls.decrypted or conn.http_version == "2":
+            reason, advice = _unread_tls(tls.version, tls.problem, conn.http_version == "2")
+            return NotEvaluable(
+                rule=rule.id,
+                title=rule.title,
+                connection=conn.id,
+                reason=reason,
+                advice=advice,
+                missing=missing,
+            )
     return NotEvaluable(
         rule=rule.id,
         title=rule.title,
-        connection=item.connection.id if item.connection else None,
+        connection=conn.id if conn else None,
         reason=_reason(missing, cap.format, cap.creator),
         advice=_advice(rule.advice, missing),
         missing=missing,

@@ -1213,7 +1213,17 @@ class DecryptingSink:
         return not self.tls.decrypted or self.inner.interested
 
 
-def describe_key_coverage(keylog: KeyLog | None, flows: Iterable[TlsFlow]) -> str | None:
+class KeyLookupLike(Protocol):
+    """What ``describe_key_coverage`` reads of a flow (a ``TlsFlow``, or a record of one)."""
+
+    @property
+    def stream(self) -> int: ...
+
+    @property
+    def key_found(self) -> bool | None: ...
+
+
+def describe_key_coverage(keylog: KeyLog | None, flows: Iterable[KeyLookupLike]) -> str | None:
     """A capture-level sentence on how the key log matched the capture's TLS connections.
 
     None when every TLS connection with a handshake found its key (or there were none).

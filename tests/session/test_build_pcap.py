@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 
+from analyzer.errors import KeyLogError
 from analyzer.pipeline import load_capture
 from analyzer.session.build_pcap import (
     PACKET_FACTS,
@@ -97,10 +98,15 @@ def test_handshake_facts_only_when_seen() -> None:
 
 
 def test_keylog_is_accepted(tmp_path: Path) -> None:
+    # A usable key log changes nothing on a cleartext capture; an empty one is an error
+    # (the TLS wiring is tested in tests/test_tls_pipeline.py).
     keylog = tmp_path / "keys.txt"
-    keylog.write_text("")
+    keylog.write_text("CLIENT_RANDOM " + "ab" * 32 + " " + "cd" * 48 + "\n")
     path = DATA / "pcap" / "zeek" / "websocket_baseline.pcap"
-    assert read_packet_capture(path, keylog=keylog).connections
+    assert read_packet_capture(path, keylog=keylog) == read_packet_capture(path)
+    keylog.write_text("")
+    with pytest.raises(KeyLogError, match="empty"):
+        read_packet_capture(path, keylog=keylog)
 
 
 # -- a live capture on loopback ----------------------------------------------------------
