@@ -110,6 +110,12 @@ def _loc(loc: Location | None) -> dict[str, object] | None:
     return loc.to_json() if loc is not None else None
 
 
+SECRETS_WARNING = (
+    "this capture embeds TLS keys (a pcapng Decryption Secrets Block): sharing it shares "
+    "the keys, and anyone with the file can decrypt its TLS connections"
+)
+
+
 def _anomaly(a: Anomaly, red: Redactor) -> Doc:
     out: Doc = {"code": a.code, "detail": red.text(a.detail)}
     if a.location is not None:
@@ -128,6 +134,7 @@ def _capture(c: Capture, red: Redactor) -> Doc:
         "can_show": sorted(str(f) for f in c.can_show),
         "notes": [red.text(n) for n in c.notes],
         "secrets_embedded": c.secrets_embedded,
+        "warnings": [SECRETS_WARNING] if c.secrets_embedded else [],
         "anomalies": [_anomaly(a, red) for a in c.anomalies],
     }
 
@@ -280,6 +287,7 @@ def _connection(c: Connection, red: Redactor) -> Doc:
             "cipher_suite": c.tls.cipher_suite,
             "decrypted": c.tls.decrypted,
             "problem": red.text(c.tls.problem),
+            "application": c.tls.application,
         }
     return out
 

@@ -60,6 +60,9 @@ def where(loc: dict[str, Any] | None) -> str:
 def close_text(conn: Doc) -> str:
     cl = conn.get("close")
     if cl is None:
+        tls = conn.get("tls")
+        if tls and not tls["decrypted"]:
+            return "unknown: the connection is encrypted"
         if not conn["close_known"]:
             return "unknown (this capture records no close frames)"
         return "no close frame"
@@ -80,6 +83,27 @@ def close_text(conn: Doc) -> str:
         text += f"; answered with {cl['echo_code']}"
     elif cl["echoed"] is False:
         text += "; never answered"
+    return text
+
+
+def tls_text(tls: Doc) -> str:
+    """A connection's TLS facts in one line: version, SNI, ALPN, cipher, decrypted or why not."""
+    parts = [tls["version"] or "version not seen"]
+    if tls["sni"]:
+        parts.append(f"SNI {tls['sni']}")
+    if tls["alpn_selected"]:
+        parts.append(f"ALPN {tls['alpn_selected']}")
+    elif tls["alpn"]:
+        parts.append(f"ALPN offered {', '.join(tls['alpn'])}")
+    if tls["cipher_suite"]:
+        parts.append(tls["cipher_suite"])
+    if tls["decrypted"]:
+        parts.append("decrypted")
+    else:
+        parts.append("not decrypted" + (f": {tls['problem']}" if tls["problem"] else ""))
+    text = ", ".join(parts)
+    if tls.get("application") == "HTTP/2":
+        text += "; HTTP/2: WebSocket over HTTP/2 is not analysed yet"
     return text
 
 
@@ -110,6 +134,10 @@ def markdown_text(doc: Doc) -> str:
         f"Capture: {caps}. Analyzed {doc['generated_iso']} by ws-analyzer "
         f"{doc['tool']['version']}; redaction {red_text}."
     )
+    for c in doc["captures"]:
+        for w in c.get("warnings", []):
+            add("")
+            add(f"> **Warning:** {md(c['path'])}: {md(w, 300)}.")
     findings = doc["findings"]
     if findings:
         add("")
@@ -151,6 +179,9 @@ def markdown_text(doc: Doc) -> str:
         add(f"| Messages | {mc['client']} from client, {mc['server']} from server |")
         add(f"| Close | {md(close_text(conn), 300)} |")
         add(f"| Ended by | {conn['end']} |")
+        tls = conn.get("tls")
+        if tls:
+            add(f"| TLS | {md(tls_text(tls), 400)} |")
         if conn["anomalies"]:
             codes = sorted({a["code"] for a in conn["anomalies"]})
             add(f"| Anomalies | {md(', '.join(codes), 200)} |")
