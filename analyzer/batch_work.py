@@ -216,6 +216,8 @@ def finding_row(task: Task, finding: Finding, report: str | None, redact: bool) 
     evidence = "; ".join(
         e.location.describe() if e.location is not None else e.label for e in finding.evidence[:3]
     )
+    if redact:  # a label may quote a header value
+        evidence = redact_text(evidence)
     return {
         "capture": task.display,
         "name": task.name,
