@@ -39,14 +39,14 @@ import hmac
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Protocol
-
-from cryptography.exceptions import InvalidTag
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+from typing import TYPE_CHECKING, Protocol
 
 from analyzer.inputs.keylog import KeyLog, gather_keylog
 from analyzer.limits import DEFAULT_LIMITS, Limits
 from analyzer.session.model import Anomaly, Location, Side, TlsInfo
+
+if TYPE_CHECKING:
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
 
 __all__ = [
     "KEYLOG_ADVICE",
@@ -252,12 +252,24 @@ def hkdf_expand_label(
     return out[:length]
 
 
+_INVALID_TAG: tuple[type[Exception], ...] = ()  # (cryptography's InvalidTag,) once loaded
+
+
 class _Cipher:
     """One direction's record protection: AEAD, IV, and the record sequence number."""
 
     __slots__ = ("aead", "iv", "seq", "tls13", "explicit_nonce", "secret", "suite")
 
     def __init__(self, suite: Suite, key: bytes, iv: bytes, secret: bytes | None = None) -> None:
+        # Imported on first use: cryptography's OpenSSL bindings cost ~8 MB and ~80 ms to
+        # load, which captures without keys (and the cleartext majority) never need.
+        global _INVALID_TAG
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305
+
+        if not _INVALID_TAG:
+            from cryptography.exceptions import InvalidTag
+
+            _INVALID_TAG = (InvalidTag,)
         self.aead: AESGCM | ChaCha20Poly1305 = (
             AESGCM(key) if suite.aead == "aes-gcm" else ChaCha20Poly1305(key)
         )
@@ -311,7 +323,7 @@ class _Cipher:
                 struct.pack("!QB", seq, header[0]) + header[1:3] + struct.pack("!H", len(body) - 16)
             )
             return header[0], self.aead.decrypt(nonce, body, aad)
-        except InvalidTag:
+        except _INVALID_TAG:
             return None
 
 
