@@ -199,6 +199,10 @@ def test_without_keys_the_connection_is_listed_as_encrypted(name: str) -> None:
     assert any("not decrypted" in note and "SSLKEYLOGFILE" in note for note in capture.notes)
     # The reports show the TLS facts and why it was not decrypted.
     md = render(analysis, "md")
+    assert md.startswith(
+        f"# No problem found in what could be checked: {pcap(name)} (pcap) holds 1 TLS "
+        "connection (1 not decrypted), so only endpoints and how TCP ended were evaluated."
+    )
     assert "| TLS | TLS 1." in md and "not decrypted" in md and "SNI localhost" in md
     html = render(analysis, "html")
     assert 'id="c0-tls"' in html and "<strong>not decrypted</strong>" in html

@@ -363,9 +363,20 @@ def verdict(doc: Doc, by_id: dict[str, Doc]) -> Doc:
         f"{n_conn} WebSocket connection{'s' if n_conn != 1 else ''} "
         f"and {n_msgs} message{'s' if n_msgs != 1 else ''} in {names}"
     )
+    # TLS connections listed with nothing above TLS read (no key, or HTTP/2).
+    unread = [c for c in doc["connections"] if c.get("tls") and c["request"] is None]
     if not findings:
         if n_conn == 0:
             sentence = f"No WebSocket connection was found in {names}."
+        elif len(unread) == n_conn:
+            h2 = sum(1 for c in unread if c["tls"].get("application") == "HTTP/2")
+            why = [f"{n_conn - h2} not decrypted"] if n_conn > h2 else []
+            why += [f"{h2} HTTP/2, not analysed yet"] if h2 else []
+            sentence = (
+                f"No problem found in what could be checked: {names} holds {n_conn} TLS "
+                f"connection{'s' if n_conn != 1 else ''} ({', '.join(why)}), so only "
+                "endpoints and how TCP ended were evaluated."
+            )
         elif n_rules == 0:
             sentence = f"No rules were run over {analyzed}: there are no findings to report."
         else:
