@@ -232,6 +232,19 @@ def test_third_party_tls_streams_are_listed_with_tsharks_sni() -> None:
     for stream, sni in theirs.items():
         tls = ours[stream].tls
         assert tls is not None and (tls.sni or "") == sni and not tls.decrypted
+    # They negotiated TLS_RSA_WITH_AES_128_CBC_SHA: a key log would not help, and the
+    # report says so rather than asking for one.
+    analysis = analyze([path])
+    for conn in analysis.captures[0].connections:
+        assert conn.tls is not None and conn.tls.problem is not None
+        advice = {n.advice for n in analysis.not_evaluable if n.connection == conn.id}
+        (only_advice,) = advice
+        if "not supported for decryption" in conn.tls.problem:
+            assert conn.tls.cipher_suite == "TLS_RSA_WITH_AES_128_CBC_SHA"
+            assert only_advice.startswith("A key log would not help here")
+        else:  # two connections already open when the capture started
+            assert "handshake is not in the capture" in conn.tls.problem
+            assert only_advice.startswith("Start the capture before the connection opens")
 
 
 def test_alpn_h2_is_named_http2_not_misparsed() -> None:

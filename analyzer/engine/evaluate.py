@@ -153,10 +153,19 @@ def _unread_tls(version: str | None, problem: str | None, http2: bool) -> tuple[
             "analysed: capture one of those, or a server that does not enable RFC 8441.",
         )
     why = (problem or "no key").removesuffix(": " + KEYLOG_ADVICE).removeprefix("encrypted and ")
-    return (
-        f"cannot be evaluated: encrypted ({version or 'TLS'}; {why})",
-        f"To decrypt it, {KEYLOG_ADVICE}.",
-    )
+    reason = f"cannot be evaluated: encrypted ({version or 'TLS'}; {why})"
+    if "not supported for decryption" in why or "cannot be used with" in why:
+        return reason, (
+            "A key log would not help here: TLS 1.2 and 1.3 with AES-GCM or ChaCha20-Poly1305 "
+            "(what browsers, Node and Python negotiate by default) are decrypted. Capture a "
+            "client and server that use one of those."
+        )
+    if "handshake" in why or "ClientHello" in why:
+        return reason, (
+            "Start the capture before the connection opens: keys are looked up by the "
+            f"ClientHello's random. Then {KEYLOG_ADVICE}."
+        )
+    return reason, f"To decrypt it, {KEYLOG_ADVICE}."
 
 
 def _not_evaluable(rule: Rule, item: Item, missing: tuple[str, ...]) -> NotEvaluable:

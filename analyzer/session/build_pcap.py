@@ -110,6 +110,7 @@ class PcapSession:
         self._dsb_problems: list[str] = []
         self.tls_lookups: list[KeyLookup] = []  # each TLS flow, once it is done with
         self.tls_encrypted = 0  # TLS connections listed undecrypted
+        self.tls_unsupported = 0  # ... of which a key would not help (version, cipher suite)
         self.tls_http2 = 0  # TLS connections listed as HTTP/2 (ALPN h2)
 
     def make_sink(self, flow: TcpFlow) -> ByteSink:
@@ -187,6 +188,7 @@ class PcapSession:
                     self.tls_http2 += 1
                 else:
                     self.tls_encrypted += 1
+                    self.tls_unsupported += _unsupported(tls.problem)
                 return self.encrypted_connection(flow, tls)
             return None
         orig, resp = key_endpoints(flow.key)
@@ -314,13 +316,21 @@ class PcapSession:
             end = "" if coverage.endswith(("?", ".")) else "."
             out.append(coverage[0].upper() + coverage[1:] + end)
         if self.tls_encrypted:
-            n = self.tls_encrypted
+            n, unsupported = self.tls_encrypted, self.tls_unsupported
             what = "TLS connection was" if n == 1 else "TLS connections were"
-            why = "no TLS key log was given" if keys is None else "see each connection's TLS row"
-            out.append(
+            if keys is None and not unsupported:
+                why = "no TLS key log was given"
+            elif unsupported == n:
+                why = "their TLS version or cipher suite is not supported for decryption"
+            else:
+                why = "each connection's TLS row says why"
+            text = (
                 f"{n} {what} not decrypted ({why}), so only endpoints and how TCP ended can "
-                f"be evaluated there; to decrypt, {KEYLOG_ADVICE}."
+                "be evaluated there"
             )
+            if unsupported < n:
+                text += f"; to decrypt, {KEYLOG_ADVICE}"
+            out.append(text + ".")
         if self.tls_http2:
             n = self.tls_http2
             what = "TLS connection negotiated" if n == 1 else "TLS connections negotiated"
@@ -344,6 +354,13 @@ class PcapSession:
             secrets_embedded=bool(r.secrets),
             notes=self.notes(),
         )
+
+
+def _unsupported(problem: str | None) -> bool:
+    """Whether a TLS problem is one no key log can solve (TlsFlow's wording)."""
+    return problem is not None and (
+        "not supported for decryption" in problem or "cannot be used with" in problem
+    )
 
 
 def _unread(tls: TlsFlow) -> bool:
