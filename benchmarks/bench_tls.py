@@ -7,6 +7,8 @@ Makes wss:// captures on loopback (Python websockets; dumpcap on lo, root needed
 
 - ours, layer only: TlsFlow over TCP payloads already in memory (what build_pcap adds);
 - ours, with the test-only pcap reader (tests/data/tls/make/tcp_payloads.py) in front;
+- ours, full: ``read_packet_capture(pcap, keylog=keys)``, the tool's capture path (reader,
+  TCP, TLS, upgrade, frames, messages), and the same without keys (TLS listed only);
 - tshark -o tls.keylog_file (follow,tls,raw: reads, reassembles, decrypts, prints), and
   tshark reading the same file without keys, for its own baseline;
 - scapy 2.x TLS (conf.tls_nss_filename, rdpcap), on a smaller capture (it is slow), with
@@ -89,6 +91,13 @@ def ours_with_reader(pcap: Path, keys: Path) -> float:
     return best(run)
 
 
+def ours_full(pcap: Path, keys: Path | None) -> float:
+    """The tool's whole capture path: pcap reader, TCP, TLS, HTTP upgrade, WebSocket."""
+    from analyzer.session.build_pcap import read_packet_capture
+
+    return best(lambda: read_packet_capture(pcap, keylog=keys))
+
+
 def tshark(pcap: Path, keys: Path | None) -> float:
     cmd = ["tshark", "-n", "-r", str(pcap)]
     if keys is not None:
@@ -137,6 +146,7 @@ def main() -> None:
         print("64 KiB messages (16 KiB records); 'layer 1448' re-cuts payloads to Ethernet MSS")
         print(
             f"{'capture':<18} {'MB':>6} | {'layer':>6} {'layer 1448':>10} {'+reader':>8} | "
+            f"{'full':>6} {'full nokeys':>11} | "
             f"{'tshark keys':>11} {'tshark nokeys':>13}   (MB/s)"
         )
         rows = [(n, t, kw, 65536, args.mb) for n, t, kw in cases]
@@ -147,11 +157,13 @@ def main() -> None:
             layer, plaintext = ours_layer(pcap, keys)
             layer_eth, _ = ours_layer(pcap, keys, 1448)
             reader = ours_with_reader(pcap, keys)
+            full, full_nokeys = ours_full(pcap, keys), ours_full(pcap, None)
             with_keys = tshark(pcap, keys)
             without = tshark(pcap, None)
             print(
                 f"{name:<18} {size:6.1f} | {size / layer:6.0f} {size / layer_eth:10.0f} "
-                f"{size / reader:8.0f} | {size / with_keys:11.0f} {size / without:13.0f}   "
+                f"{size / reader:8.0f} | {size / full:6.0f} {size / full_nokeys:11.0f} | "
+                f"{size / with_keys:11.0f} {size / without:13.0f}   "
                 f"(plaintext {plaintext / 1e6:.1f} MB)"
             )
         print()
