@@ -344,3 +344,13 @@ def test_pcapng_with_decryption_secrets_block_decrypts_and_warns() -> None:
     plain = json.loads(render(run(pcap("node-tls13-chacha20")), "json"))
     assert plain["captures"][0]["warnings"] == []
     assert "Warning:" not in render(run(pcap("node-tls13-chacha20")), "md")
+
+
+def test_dsb_keys_merge_with_a_key_log_file() -> None:
+    """--keylog for another session beside a pcapng's own DSB: both are used."""
+    path = TLS / "node-tls13-chacha20-dsb.pcapng"
+    capture = read_packet_capture(path, keylog=keys("py-tls12-chacha20"))
+    conn = only(capture)
+    assert conn.tls is not None and conn.tls.decrypted
+    assert [(m.side, m.size) for m in conn.messages] == EXCHANGE
+    assert capture.secrets_embedded and capture.notes == ()
