@@ -354,3 +354,32 @@ def test_dsb_keys_merge_with_a_key_log_file() -> None:
     assert conn.tls is not None and conn.tls.decrypted
     assert [(m.side, m.size) for m in conn.messages] == EXCHANGE
     assert capture.secrets_embedded and capture.notes == ()
+
+
+def test_corrupted_record_is_a_hole_for_the_parser_not_garbage(tmp_path: Path) -> None:
+    """One flipped byte in the last TLS record of the client's 20 000-byte message: that
+    record fails authentication. The parser is told its plaintext is missing (a gap inside
+    the frame's payload), never fed what follows as if it were contiguous (before this was
+    wired, the rest of the stream misparsed into dozens of bogus frame anomalies)."""
+    name = "node-tls12-chacha20"
+    data = bytearray(pcap(name).read_bytes())
+    packets = []  # (offset of the packet's data, its length): classic pcap, little-endian
+    pos = 24
+    while pos < len(data):
+        incl = int.from_bytes(data[pos + 8 : pos + 12], "little")
+        packets.append((pos + 16, incl))
+        pos += 16 + incl
+    start, length = max(packets, key=lambda p: p[1])  # the client's 20 000-byte message
+    data[start + length - 1000] ^= 0x40
+    damaged = tmp_path / "damaged.pcap"
+    damaged.write_bytes(bytes(data))
+    conn = only(read_packet_capture(damaged, keylog=keys(name)))
+    gap, failed = conn.anomalies
+    assert (gap.code, failed.code) == ("stream.gap", "tls.decrypt_failed")
+    assert "inside a frame's payload" in gap.detail
+    assert gap.location is not None and failed.location is not None
+    assert gap.location.direction == failed.location.direction == "client"
+    assert gap.location.packet == failed.location.packet == packets.index((start, length)) + 1
+    # The frames around the hole are intact: every message, and the close handshake.
+    assert [(m.side, m.size) for m in conn.messages] == EXCHANGE
+    assert conn.close is not None and conn.close.echoed and conn.end == "close-handshake"

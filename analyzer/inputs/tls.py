@@ -255,6 +255,11 @@ def hkdf_expand_label(
 _INVALID_TAG: tuple[type[Exception], ...] = ()  # (cryptography's InvalidTag,) once loaded
 
 
+# One piece of a direction's output: plaintext, or the length of plaintext lost to a record
+# that failed authentication; with the packet completing the record, and its time.
+Piece = tuple[bool, bytes | int, int, float]
+
+
 class _Cipher:
     """One direction's record protection: AEAD, IV, and the record sequence number."""
 
@@ -522,8 +527,18 @@ class TlsFlow:
     def data(
         self, from_orig: bool, chunk: bytes, packet: int, time: float
     ) -> list[tuple[bool, bytes, int, float]]:
+        """Decrypted application data: (from_orig, plaintext, packet, time)."""
+        return [
+            (o, p, n, t)
+            for o, p, n, t in self.pieces(from_orig, chunk, packet, time)
+            if isinstance(p, bytes)
+        ]
+
+    def pieces(self, from_orig: bool, chunk: bytes, packet: int, time: float) -> list[Piece]:
+        """``data``, with the plaintext of records that failed authentication as its
+        approximate length (an int), so that a parser is told of the hole."""
         d = self._dirs[from_orig]
-        out: list[tuple[bool, bytes, int, float]] = []
+        out: list[Piece] = []
         if d.stopped is not None:
             d.base += len(chunk)
             return out
@@ -692,7 +707,7 @@ class TlsFlow:
         buf: bytes,
         packet: int,
         time: float,
-        out: list[tuple[bool, bytes, int, float]],
+        out: list[Piece],
     ) -> int | None:
         """After a gap: find the next record that authenticates, and its sequence number.
 
@@ -772,7 +787,7 @@ class TlsFlow:
         packet: int,
         time: float,
         offset: int,
-        out: list[tuple[bool, bytes, int, float]],
+        out: list[Piece],
     ) -> None:
         d.records += 1
         tls13 = self.version == 0x0304
@@ -820,6 +835,12 @@ class TlsFlow:
                     trial.seq = 0
         if opened is None:
             self._failed(d, packet, offset, len(body))
+            if d.ok and (self.pass_http2 or not self.http2):
+                # The plaintext is lost: as long as the body less the AEAD tag, and the
+                # explicit nonce (1.2 GCM) or the content type byte (1.3, padding unknown).
+                cipher = d.cipher
+                overhead = 16 + (1 if cipher.tls13 else 8 if cipher.explicit_nonce else 0)
+                out.append((d.from_orig, max(1, len(body) - overhead), packet, time))
             return
         d.ok += 1
         d.failures = 0
@@ -832,7 +853,7 @@ class TlsFlow:
         packet: int,
         time: float,
         offset: int,
-        out: list[tuple[bool, bytes, int, float]],
+        out: list[Piece],
     ) -> None:
         inner_type, plaintext = opened
         if inner_type == APPLICATION_DATA:
@@ -1204,8 +1225,11 @@ class DecryptingSink:
         if self.tls is None:
             self.inner.data(from_orig, chunk, packet, time)
             return
-        for orig, plaintext, pkt, t in self.tls.data(from_orig, chunk, packet, time):
-            self.inner.data(orig, plaintext, pkt, t)
+        for orig, piece, pkt, t in self.tls.pieces(from_orig, chunk, packet, time):
+            if isinstance(piece, bytes):
+                self.inner.data(orig, piece, pkt, t)
+            else:  # a record that failed authentication: its plaintext is missing
+                self.inner.gap(orig, piece, pkt, t)
 
     def gap(self, from_orig: bool, length: int, packet: int, time: float) -> None:
         if self.tls is not None:
