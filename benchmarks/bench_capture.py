@@ -35,6 +35,7 @@ def worker(path: Path, out: Path) -> None:
     from analyzer.session.build_pcap import PcapSession
 
     start = time.perf_counter()
+    cpu = time.process_time()
     session = PcapSession(path)
     connections = frames = 0
     with out.open("w", buffering=1 << 20) as f:
@@ -48,6 +49,7 @@ def worker(path: Path, out: Path) -> None:
     elapsed = time.perf_counter() - start
     result = {
         "elapsed": elapsed,
+        "cpu": time.process_time() - cpu,
         "packets": session.reader.packets,
         "connections": connections,
         "frames": frames,
@@ -138,6 +140,9 @@ def main() -> None:
         path = candidates[-1]
     size = path.stat().st_size
     print(f"file: {path} ({size / 1e6:.1f} MB)")
+    # The machine may be shared: the load average says how much the figures can be trusted
+    # (ws-analyzer's CPU time, printed too, is less sensitive to it than wall time).
+    print("load average (1, 5, 15 min): " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
     with tempfile.TemporaryDirectory() as tmp:
         ours_out = Path(tmp) / "ours.tsv"
         report = Path(tmp) / "ours.json"
@@ -151,7 +156,8 @@ def main() -> None:
         packets = info["packets"]
         print(
             f"ws-analyzer: {packets} packets, {info['connections']} connections, "
-            f"{info['frames']} frames in {info['elapsed']:.2f} s ({wall:.2f} s wall with start-up)"
+            f"{info['frames']} frames in {info['elapsed']:.2f} s ({wall:.2f} s wall with start-up, "
+            f"{info['cpu']:.2f} s CPU)"
         )
         ours_pps = packets / info["elapsed"]
         print(
@@ -195,6 +201,7 @@ def main() -> None:
         if ours == theirs:
             closes = sum(1 for f in ours if f[1] == 8)
             print(f"agreement: all {len(ours)} frames and {closes} close frames are the same")
+            print("load average at the end: " + ", ".join(f"{x:.2f}" for x in os.getloadavg()))
         else:
             a, b = set(ours), set(theirs)
             print(
