@@ -724,6 +724,7 @@ class TlsFlow:
             i = buf.find(b"\x17\x03\x03", pos)
             if i < 0 or size - i < 5:
                 keep = i if i >= 0 else max(size - 2, pos)
+                d.need = 1  # search again as soon as more bytes come
                 break
             length = (buf[i + 3] << 8) | buf[i + 4]
             if not 17 <= length <= MAX_RECORD:
@@ -749,6 +750,9 @@ class TlsFlow:
                     d,
                     r.gap_offset,
                 )
+                lost = self._lost_plaintext(d, d.base + i, seq - cipher.seq)
+                if lost and (self.pass_http2 or not self.http2):
+                    out.append((d.from_orig, lost, r.packet, time))
                 cipher.seq = seq + 1
                 d.resync = None
                 d.ok += 1
@@ -770,6 +774,9 @@ class TlsFlow:
                 r.gap_offset,
             )
             d.base += len(rest)
+            if self.pass_http2 or not self.http2:
+                out.append((d.from_orig, max(1, self._lost_plaintext(d, d.base, 0)), packet, time))
+            d.resync = None
             return None
         d.pending = [rest] if rest else []
         d.pending_len = len(rest)
@@ -777,6 +784,32 @@ class TlsFlow:
         if not rest:
             d.need = 5
         return None
+
+    def _lost_plaintext(self, d: _Direction, upto: int, records: int) -> int:
+        """Application bytes lost between the end of the last record read before a gap and
+        stream offset ``upto``, when ``records`` records were there: their length less each
+        one's header and AEAD overhead (exact unless TLS 1.3 padding or non-data records)."""
+        r, cipher = d.resync, d.cipher
+        assert r is not None and cipher is not None
+        per_record = 5 + 16 + (1 if cipher.tls13 else 8 if cipher.explicit_nonce else 0)
+        return max(0, upto - (r.gap_offset - r.lost) - records * per_record)
+
+    def resyncing(self, from_orig: bool) -> bool:
+        """Whether that direction is looking for its next record after a gap: the plaintext
+        lost is then reported by ``pieces`` once found (or ``unfinished_gaps``)."""
+        return self._dirs[from_orig].resync is not None
+
+    def unfinished_gaps(self) -> list[Piece]:
+        """At the end of the flow: the plaintext lost by directions still looking for their
+        next record after a gap (the capture ended first), as lengths."""
+        out: list[Piece] = []
+        for d in self._dirs.values():
+            r = d.resync
+            if r is not None and d.stopped is None:
+                lost = max(1, self._lost_plaintext(d, d.base + d.pending_len, 0))
+                out.append((d.from_orig, lost, r.packet, 0.0))
+                d.resync = None
+        return out
 
     def _record(
         self,
@@ -1192,12 +1225,14 @@ class DecryptingSink:
 
     The flow's first bytes decide (``looks_like_tls``). For a TLS flow ``tls`` is its
     ``TlsFlow`` (``tls.info``, ``tls.anomalies`` for the Connection); ``inner`` sees only
-    application plaintext, located by the packet that completed each record. A TCP gap is
-    passed on as a gap of the same (ciphertext) length, so the parser knows the plaintext
-    is incomplete there; decryption resumes at the next whole record when it can.
+    application plaintext, located by the packet that completed each record. Plaintext the
+    parser will never see is passed on as a gap of its own length: a record that failed
+    authentication, or the records lost to a TCP gap once decryption resumes at the next
+    whole record (``finish`` reports a gap still open when the flow ends). A TCP gap that
+    stops decryption of that direction is passed on as it is.
     """
 
-    __slots__ = ("inner", "keylog", "capture", "stream", "limits", "tls", "_mode")
+    __slots__ = ("inner", "keylog", "capture", "stream", "limits", "tls", "_mode", "_gap_time")
 
     def __init__(
         self,
@@ -1214,6 +1249,7 @@ class DecryptingSink:
         self.limits = limits
         self.tls: TlsFlow | None = None
         self._mode: str | None = None  # None until the first bytes, then "tls" or "plain"
+        self._gap_time = 0.0
 
     def data(self, from_orig: bool, chunk: bytes, packet: int, time: float) -> None:
         if self._mode is None:
@@ -1232,10 +1268,23 @@ class DecryptingSink:
                 self.inner.gap(orig, piece, pkt, t)
 
     def gap(self, from_orig: bool, length: int, packet: int, time: float) -> None:
-        if self.tls is not None:
-            self.tls.gap(from_orig, length, packet, time)
+        tls = self.tls
+        if tls is not None:
+            tls.gap(from_orig, length, packet, time)
+            if tls.resyncing(from_orig):
+                # Decryption resumes at the next record: the plaintext lost (not the same
+                # length as the ciphertext) comes from ``pieces`` then, so the parser's
+                # frame boundaries stay right.
+                self._gap_time = time
+                return
         if self._mode is not None:
             self.inner.gap(from_orig, length, packet, time)
+
+    def finish(self) -> None:
+        """The flow is over: plaintext still owed to the parser as lost is reported."""
+        if self.tls is not None:
+            for orig, lost, pkt, _ in self.tls.unfinished_gaps():
+                self.inner.gap(orig, int(lost), pkt, self._gap_time)
 
     @property
     def interested(self) -> bool:

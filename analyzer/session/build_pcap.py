@@ -175,6 +175,7 @@ class PcapSession:
         if isinstance(sink, _FirstBytes):
             sink = sink.chosen
         if isinstance(sink, DecryptingSink):
+            sink.finish()
             tls = sink.tls
             sink = sink.inner
             if tls is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 from pathlib import Path
 
@@ -79,3 +80,41 @@ def test_cleartext_flows_pass_through_unchanged() -> None:
         assert through.result() == direct.result()
         websockets += through.result() is not None
     assert websockets >= 1
+
+
+@pytest.mark.parametrize("name", ["py-tls12-aes128gcm", "node-tls13-chacha20"])
+@pytest.mark.parametrize("from_orig", [True, False], ids=["client", "server"])
+def test_tcp_gap_inside_a_message_keeps_the_frames_after_it(name: str, from_orig: bool) -> None:
+    """500 bytes missing in the last TLS record of a 20 000-byte message: that record's
+    plaintext is lost. The parser is told the plaintext's length (not the 500 ciphertext
+    bytes), so the frames after it (the close handshake) still parse."""
+    (tcp,) = tcp_payloads.read(TLS / f"{name}.pcap").flows
+    target = max((e for e in tcp.events if e.from_orig == from_orig), key=lambda e: len(e.payload))
+    i = tcp.events.index(target)
+    p, n, t = target.payload, target.packet, target.time
+    damaged = dataclasses.replace(
+        tcp,
+        events=[
+            *tcp.events[:i],
+            tcp_payloads.Event(from_orig, p[:-1000], n, t),
+            tcp_payloads.Event(from_orig, b"", n, t, gap=500),
+            tcp_payloads.Event(from_orig, p[-500:], n, t),
+            *tcp.events[i + 1 :],
+        ],
+    )
+    sink, parser, _ = run(damaged, KeyLog.from_file(TLS / f"{name}.keys"))
+    sink.finish()
+    result = parser.result()
+    assert result is not None
+    side = "client" if from_orig else "server"
+    (gap,) = result.anomalies
+    assert gap.code == "stream.gap" and "inside a frame's payload" in gap.detail
+    assert gap.location is not None and gap.location.direction == side
+    # The lost record is the message's last: 20 000 bytes less the first record's 16 384
+    # less what the frame header took of it.
+    assert gap.detail.startswith(f"{20_000 - 16_384 + (8 if from_orig else 4)} bytes missing")
+    sizes = sorted((m.side, m.size) for m in result.messages)
+    assert sizes == sorted((s, k) for k in (5, 300, 1000, 20_000) for s in ("client", "server"))
+    assert [c.code for c in result.closes] == [1000, 1000]
+    assert sink.tls is not None
+    assert [a.code for a in sink.tls.anomalies] == ["tls.truncated_record", "tls.gap"]
