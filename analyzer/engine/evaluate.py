@@ -27,7 +27,7 @@ from analyzer.engine.cel import environment
 from analyzer.engine.evidence import build as build_evidence
 from analyzer.engine.findings import Evidence, Finding, NotEvaluable
 from analyzer.engine.loader import Rule, load_rules, select_rules
-from analyzer.engine.scopes import SCOPES, Item
+from analyzer.engine.scopes import PROVIDERS, SCOPES, Item, ensure
 from analyzer.inputs.tls import KEYLOG_ADVICE
 from analyzer.session.model import Capture, Fact
 
@@ -345,15 +345,22 @@ def run_rules(captures: tuple[Capture, ...], options: Options) -> Analysis:
     rules = select_rules(ruleset.rules, options.select, options.ignore)
     findings: list[Finding] = []
     skipped: list[NotEvaluable] = []
-    for scope_name, scope in SCOPES.items():
-        scoped = [r for r in rules if r.scope == scope_name]
-        if not scoped:
-            continue
-        for item in scope.items(captures):
-            f, s = evaluate_item(scoped, item, scope_name)
-            findings.extend(f)
-            skipped.extend(s)
     extra: dict[str, object] = {}
+    for name in PROVIDERS:  # scopes with report extras (hop chains) even without rules
+        ensure(name)
+    for scope_name, scope in list(SCOPES.items()):
+        scoped = [r for r in rules if r.scope == scope_name]
+        if not scoped and scope.extra is None:
+            continue
+        payloads: list[Any] = []
+        for item in scope.items(captures):
+            payloads.append(item.payload)
+            if scoped:
+                f, s = evaluate_item(scoped, item, scope_name)
+                findings.extend(f)
+                skipped.extend(s)
+        if scope.extra is not None:
+            extra.update(scope.extra(payloads))
     if ruleset.overridden:
         extra["rules_overridden"] = ruleset.overridden
     return Analysis(

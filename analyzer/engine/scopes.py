@@ -62,6 +62,10 @@ class Scope:
     evidence: (
         Callable[[Item, list[tuple[str, str]], frozenset[str]], tuple[Evidence, ...]] | None
     ) = None
+    # (payloads of every item of this scope) -> entries for ``Analysis.extra`` (e.g. the
+    # session scope's hop chains, so that reports show them without linking twice). A scope
+    # with this hook has its items made even when no rule of it is selected.
+    extra: Callable[[list[Any]], dict[str, object]] | None = None
 
 
 def _connection_defaults() -> dict[str, Any]:

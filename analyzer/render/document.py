@@ -89,6 +89,11 @@ def build_document(analysis: Analysis, options: RenderOptions) -> Doc:
         "not_evaluable": not_evaluable,
         "rules_run": list(analysis.rules_run),
     }
+    chains = analysis.extra.get("hops")
+    if chains:  # hop chains (analyzer.session.hops): only when captures were linked
+        from analyzer.render.hops import hops_document
+
+        doc["hops"] = hops_document(chains, red)
     doc["verdict"] = verdict(doc, by_id)
     doc["redaction"] = {
         "enabled": options.redact,
@@ -404,7 +409,9 @@ def verdict(doc: Doc, by_id: dict[str, Doc]) -> Doc:
     split = SENTENCE_END_RE.search(message)
     first, rest = (message[: split.start()], message[split.end() :]) if split else (message, "")
     parts = [first.rstrip(".")]
-    where = _where(conn)
+    from analyzer.render.hops import hop_where
+
+    where = hop_where(doc, top) or _where(conn)
     if where:
         parts.append(where)
     moment = _moment(top["time"], conn)

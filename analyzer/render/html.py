@@ -210,6 +210,30 @@ class _Page:
                     return f"#c{ci}-m{m['index']}"
         return f"#c{ci}"
 
+    def _conn_at(self, loc: dict[str, Any] | None, ci: int | None) -> int | None:
+        """The connection evidence at ``loc`` is on: the finding's, unless the location
+        names another connection's capture and stream or HAR entry (a hop finding's
+        evidence on each leg of the session)."""
+        if not loc or ci is None:
+            return ci
+        conns = self.doc["connections"]
+        here = conns[ci]
+        here_loc = here.get("location") or {}
+        if here["capture"] == loc.get("capture") and (
+            here.get("stream") == loc.get("stream")
+            if "stream" in loc
+            else here_loc.get("entry") == loc.get("entry")
+        ):
+            return ci
+        for k, c in enumerate(conns):
+            if c["capture"] != loc.get("capture"):
+                continue
+            if "stream" in loc and c.get("stream") == loc["stream"]:
+                return k
+            if "entry" in loc and (c.get("location") or {}).get("entry") == loc["entry"]:
+                return k
+        return ci
+
     def _finding(self, i: int, f: Doc) -> Doc:
         ci = self.conn_index.get(f["connection"]) if f["connection"] is not None else None
         evidence = []
@@ -219,7 +243,7 @@ class _Page:
             evidence.append(
                 {
                     "label": e["label"],
-                    "anchor": self._evidence_anchor(ci, e),
+                    "anchor": self._evidence_anchor(self._conn_at(loc, ci), e),
                     "where": _where(loc),
                     "packet": packet,
                     "stream": loc.get("stream") if loc else None,
@@ -279,6 +303,39 @@ def _cut(rows: list[Doc], pinned: set[int]) -> list[Doc | None]:
     return out
 
 
+def _hops(doc: Doc, page: _Page) -> list[Doc]:
+    """The "Hops" sections: per chain, its legs (with the page anchor of each leg's
+    connection), the multi-lane sequence diagram and the header diff rows per hop."""
+    from analyzer.render.hops import chain_line, hops_svg
+
+    by_id = {c["id"]: c for c in doc["connections"]}
+    out = []
+    for hi, chain in enumerate(doc.get("hops") or ()):
+        diffs = []
+        for hop in chain["hops"]:
+            rows = [
+                {"part": part, "kind": kind, **change}
+                for part in ("request", "response")
+                for kind in ("removed", "added", "changed")
+                for change in hop[f"{part}_diff"][kind]
+            ]
+            diffs.append({"hop": hop, "rows": rows})
+        out.append(
+            {
+                "chain": chain,
+                "hi": hi,
+                "line": chain_line(chain),
+                "svg": hops_svg(chain, hi, by_id),
+                "conn_anchor": {
+                    leg["connection_id"]: page.conn_index.get(leg["connection_id"])
+                    for leg in chain["legs"]
+                },
+                "diffs": diffs,
+            }
+        )
+    return out
+
+
 def render_html(analysis: Analysis, options: RenderOptions = DEFAULT_OPTIONS) -> str:
     return html_text(build_document(analysis, options))
 
@@ -300,6 +357,7 @@ def html_text(doc: Doc) -> str:
     counts = {s: sum(1 for f in doc["findings"] if f["severity"] == s) for s in severities}
     template = _environment().get_template(TEMPLATE)
     return template.render(
+        hops=_hops(doc, page),
         doc=doc,
         verdict=doc["verdict"],
         findings=page.findings,

@@ -185,6 +185,9 @@ def markdown_text(doc: Doc) -> str:
         if conn["anomalies"]:
             codes = sorted({a["code"] for a in conn["anomalies"]})
             add(f"| Anomalies | {md(', '.join(codes), 200)} |")
+    from analyzer.render.hops import hops_markdown
+
+    lines.extend(hops_markdown(doc, md))
     ne = doc["not_evaluable"]
     notes = [n for c in doc["captures"] for n in c["notes"]]
     if ne or notes:

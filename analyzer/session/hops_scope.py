@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterator
+from collections.abc import Set as AbstractSet
 from dataclasses import replace
 from typing import Any
 
@@ -112,10 +113,7 @@ def session_view(chain: HopChain, captures: dict[str, Capture] | None = None) ->
     view = chain.view()
     for leg, leg_view in zip(chain.legs, view["legs"], strict=True):
         cap = (captures or {}).get(leg.capture)
-        conn_view = connection_view(leg.connection, cap)
-        # Fact members are str subclasses, which the CEL runtime refuses: plain strings.
-        conn_view["can_show"] = sorted(str(f) for f in leg.connection.can_show)
-        leg_view["connection"] = conn_view
+        leg_view["connection"] = connection_view(leg.connection, cap)
     return view
 
 
@@ -134,18 +132,34 @@ def session_items(captures: tuple[Capture, ...]) -> Iterator[Item]:
             connection=first.connection,
             capture=by_path[first.capture],
             time=first.start,
+            payload=chain,
         )
 
 
 def session_evidence(
-    chain: HopChain, specs: list[tuple[str, str]], uses: set[str]
+    chain: HopChain, specs: list[tuple[str, str]], uses: AbstractSet[str]
 ) -> tuple[Evidence, ...]:
-    """The rule's evidence on every leg, each labelled with the leg it was seen on."""
+    """The rule's evidence on every leg, each labelled with the leg it was seen on
+    (``leg 2 (between 127.0.0.1:37600 and 127.0.0.1:8080): no Origin header in the
+    upgrade request``); locations stay those of the leg's own capture."""
     out: list[Evidence] = []
-    for leg in chain.legs:
+    for n, leg in enumerate(chain.legs, 1):
         for ev in build_evidence(leg.connection, specs, uses):
-            out.append(replace(ev, label=f"{leg.describe()}: {ev.label}"))
+            out.append(replace(ev, label=f"leg {n} ({leg.describe()}): {ev.label}"))
     return tuple(out)
+
+
+def _item_evidence(
+    item: Item, specs: list[tuple[str, str]], uses: frozenset[str]
+) -> tuple[Evidence, ...]:
+    chain: HopChain = item.payload
+    return session_evidence(chain, specs, uses)
+
+
+def _report_extra(payloads: list[Any]) -> dict[str, object]:
+    """``Analysis.extra["hops"]``: the chains the items were made of (none: no entry)."""
+    chains = tuple(p for p in payloads if isinstance(p, HopChain))
+    return {"hops": chains} if chains else {}
 
 
 def register_session_scope() -> None:
@@ -202,6 +216,8 @@ SESSION_SCOPE = Scope(
     session_items,
     doc="once per WebSocket session seen at several hops (analyzer.session.hops)",
     example_defaults=session_example_defaults,
+    evidence=_item_evidence,
+    extra=_report_extra,
 )
 
 
