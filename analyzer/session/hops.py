@@ -459,6 +459,13 @@ def _timing(x: Connection, y: Connection) -> _Timing:
     elif up or down:
         offset = statistics.median(up or down)
         client_first = None
+        # One direction only: clock skew and latency cannot be told apart. When one clock
+        # explains every event (each reaches the far leg later, within the window), the
+        # clocks are taken to agree: the median would put half the events before their cause.
+        if up and min(up) >= -CLOCK_JITTER and max(up) <= DEFAULT_WINDOW:
+            offset = 0.0
+        if down and max(down) <= CLOCK_JITTER and min(down) >= -DEFAULT_WINDOW:
+            offset = 0.0
     else:
         return _Timing(0.0, None, 0, float("inf"), contradicts)
     residual = max(abs(d - offset) for d in up + down)

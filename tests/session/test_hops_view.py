@@ -36,3 +36,17 @@ def test_views_hold_plain_strings_and_cel_reads_them() -> None:
     )
     result = expr.program.eval(environment(variables).Activation({"session": view}))
     assert result.value() is True
+
+
+def test_one_direction_events_on_one_clock_keep_offset_zero() -> None:
+    # The browser HAR holds only client -> server events (no closes, no server messages):
+    # latency and skew cannot be told apart, and one clock explains every event, so the
+    # legs keep offset 0 and every client event reaches the server leg after the browser's.
+    har = load_capture(HOPS / "browser/browser.har")
+    pcap = load_capture(HOPS / "browser/server-leg.pcapng")
+    (chain,) = link_sessions((har, pcap))
+    assert [leg.clock_offset for leg in chain.legs] == [0.0, 0.0]
+    up, down = (leg.connection for leg in chain.legs)
+    assert up.start is not None and down.start is not None and up.start < down.start
+    for a, b in zip(up.messages, down.messages, strict=True):
+        assert a.side == b.side == "client" and a.time <= b.time
