@@ -151,8 +151,11 @@ def hop_where(doc: Doc, finding: Doc) -> str | None:
 # -- the sequence diagram ------------------------------------------------------------------
 
 
-def _leg_rows(leg: Doc, conn: Doc | None) -> list[tuple[float | None, str, str, str]]:
-    """(time on the chain's clock, side, label, kind) for one leg."""
+def _leg_rows(
+    leg: Doc, conn: Doc | None, answered: float | None
+) -> list[tuple[float | None, str, str, str]]:
+    """(time on the chain's clock, side, label, kind) for one leg. ``answered``: when the
+    upgrade's answer is drawn (captures give no time of their own for it)."""
     off = float(leg.get("clock_offset") or 0.0)
 
     def t(x: Any) -> float | None:
@@ -163,7 +166,7 @@ def _leg_rows(leg: Doc, conn: Doc | None) -> list[tuple[float | None, str, str, 
     if leg.get("method"):
         rows.append((start, "client", f"{leg['method']} {leg.get('target') or ''}", "handshake"))
     if leg.get("status") is not None:
-        rows.append((start, "server", str(leg["status"]), "handshake"))
+        rows.append((answered, "server", str(leg["status"]), "handshake"))
     if conn is not None:
         for m in conn.get("messages", ()):
             kind = {1: "text", 2: "binary"}.get(m["opcode"], f"opcode {m['opcode']}")
@@ -207,17 +210,28 @@ def hops_svg(chain: Doc, hi: int, connections: dict[str, Doc]) -> Markup:
     names = point_names(chain)
     lanes = [LANE_LEFT + LANE_GAP * i for i in range(len(names))]
     width = lanes[-1] + LANE_LEFT
+    # The answer to the upgrade has no time of its own in the model: a proxy passes it on
+    # after the next leg's answer, so each leg's is drawn no earlier than the next one's.
+    legs = chain["legs"]
+    answered: list[float | None] = [leg.get("start") for leg in legs]
+    for li in range(len(legs) - 2, -1, -1):
+        here, after = answered[li], answered[li + 1]
+        if here is not None and after is not None and after > here:
+            answered[li] = after
     laid: list[tuple[int, tuple[float | None, str, str, str]]] = []
-    for li, leg in enumerate(chain["legs"]):
-        for row in _leg_rows(leg, connections.get(leg["connection_id"])):
+    for li, leg in enumerate(legs):
+        for row in _leg_rows(leg, connections.get(leg["connection_id"]), answered[li]):
             laid.append((li, row))
-    # Interleave legs by time (chain clock); untimed rows stay after their leg's last row.
+    # Interleave legs by time (chain clock); untimed rows stay after their leg's last row;
+    # at the same time requests go client-most first, answers server-most first.
     order: list[tuple[float, int, int]] = []
     last: dict[int, float] = {}
     for n, (li, row) in enumerate(laid):
         key = row[0] if row[0] is not None else last.get(li, float("-inf"))
         last[li] = key
-        order.append((key, li, n))
+        answer = row[3] == "handshake" and row[1] == "server"
+        rank = 2 * len(legs) - li if answer else li
+        order.append((key, rank, n))
     order.sort()
     rows = [laid[n] for _, _, n in order]
     first_start = chain["legs"][0].get("start") if chain["legs"] else None

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
+import subprocess
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -205,3 +207,35 @@ def test_chains_are_linked_once_and_kept_without_session_rules(
     only = evaluate(captures, Options(select=("origin-missing",)))
     assert calls == [2] and {f.rule for f in only.findings} == {"origin-missing"}
     assert len(_json(only)["hops"]) == 1
+
+
+def _hop_svg(html: str) -> str:
+    section = html[html.index('<section class="hops" id="h0">') :]
+    return section[section.index("<svg") : section.index("</svg>")]
+
+
+def test_three_legs_draw_four_lanes_in_causal_order() -> None:
+    analysis = analyze([HOPS / "chain/both-legs.pcapng"])
+    svg = _hop_svg(render(analysis, "html", OPTS))
+    lanes = re.findall(r'class="sd-lane-name">([^<]*)<', svg)
+    assert lanes == ["client", "proxy", "proxy", "server"]
+    handshake = re.findall(r'class="sd-label sd-handshake">([^<]*)<', svg)
+    # Requests travel client-most first; answers come back server-most first.
+    assert handshake == ["GET /ws/chat?room=support"] * 3 + ["101"] * 3
+    assert svg.count("close 1008") == 6  # the server's close and its echo, on each leg
+
+
+def test_sequence_applies_each_legs_clock_offset(tmp_path: Path) -> None:
+    editcap = shutil.which("editcap")
+    if editcap is None:
+        pytest.fail("editcap is not installed (apt-get install -y tshark)")
+    shifted = tmp_path / "server-leg-shifted.pcapng"
+    subprocess.run([editcap, "-t", "-93.5", str(BROWSER[1]), str(shifted)], check=True)
+    analysis = analyze([BROWSER[0], shifted])
+    chains = analysis.extra["hops"]
+    assert isinstance(chains, tuple)
+    assert chains[0].legs[1].clock_offset == pytest.approx(93.5, abs=0.05)
+    svg = _hop_svg(render(analysis, "html", OPTS))
+    times = [float(t) for t in re.findall(r'class="sd-time">([-+][0-9.]+)<', svg)]
+    assert len(times) >= 6
+    assert all(0.0 <= t < 0.1 for t in times), times  # on the browser's clock
