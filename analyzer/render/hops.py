@@ -227,7 +227,10 @@ def hops_svg(chain: Doc, hi: int, connections: dict[str, Doc]) -> Markup:
     order: list[tuple[float, int, int]] = []
     last: dict[int, float] = {}
     for n, (li, row) in enumerate(laid):
-        key = row[0] if row[0] is not None else last.get(li, float("-inf"))
+        if row[0] is not None:
+            key = row[0]
+        else:  # how a leg ended goes below everything; a fold stays where it was
+            key = float("inf") if row[3] == "end" else last.get(li, float("-inf"))
         last[li] = key
         answer = row[3] == "handshake" and row[1] == "server"
         rank = 2 * len(legs) - li if answer else li

@@ -152,8 +152,10 @@ def session_evidence(
 def _item_evidence(
     item: Item, specs: list[tuple[str, str]], uses: frozenset[str]
 ) -> tuple[Evidence, ...]:
-    chain: HopChain = item.payload
-    return session_evidence(chain, specs, uses)
+    if isinstance(item.payload, HopChain):
+        return session_evidence(item.payload, specs, uses)
+    conn = item.connection  # an item made elsewhere, without its chain
+    return build_evidence(conn, specs, uses) if conn is not None else ()
 
 
 def _report_extra(payloads: list[Any]) -> dict[str, object]:
