@@ -94,7 +94,11 @@ def make_options(
         if not d.is_dir():
             fail(AnalyzerError("--rules takes a folder of rule files; this is not one", d))
     if keylog is None and os.environ.get("SSLKEYLOGFILE"):
-        keylog = Path(os.environ["SSLKEYLOGFILE"])
+        # Browsers and curl append to this file; a stale variable naming a file that is
+        # gone must not stop the analysis of a capture that needs no keys.
+        env_keylog = Path(os.environ["SSLKEYLOGFILE"])
+        if env_keylog.is_file():
+            keylog = env_keylog
     return Options(
         rule_dirs=tuple(rule_dirs),
         select=split_csv(select),
@@ -222,12 +226,16 @@ def analyze_command(
 def _say_what_was_found(analysis: Analysis) -> None:
     """One line per capture on stderr, so a terminal user sees the gist at once."""
     for capture in analysis.captures:
-        n = len(capture.connections)
-        if n == 0:
-            click.echo(f"{capture.path}: no WebSocket connection found", err=True)
-        else:
+        encrypted = sum(1 for c in capture.connections if c.tls is not None and c.request is None)
+        n = len(capture.connections) - encrypted
+        parts = []
+        if n or not encrypted:
             word = "connection" if n == 1 else "connections"
-            click.echo(f"{capture.path}: {n} WebSocket {word}", err=True)
+            parts.append(f"{n} WebSocket {word}" if n else "no WebSocket connection found")
+        if encrypted:
+            word = "connection" if encrypted == 1 else "connections"
+            parts.append(f"{encrypted} TLS {word} not decrypted (see --keylog)")
+        click.echo(f"{capture.path}: {', '.join(parts)}", err=True)
     if analysis.findings:
         top = analysis.findings[0]
         click.echo(f"[{top.severity.label}] {top.message}", err=True)

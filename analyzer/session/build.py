@@ -38,6 +38,7 @@ def summarize_close(
     closes: Sequence[CloseSeen],
     messages: Sequence[Message],
     transport_end: TransportEnd,
+    blind: frozenset[str] = frozenset(),
 ) -> tuple[Close | None, EndKind]:
     """The first close and how the connection ended.
 
@@ -51,8 +52,14 @@ def summarize_close(
     - ``fin`` / ``rst``: no close frame at all, the TCP connection ended.
     - ``capture-ended``: the capture stopped with the connection open and no close.
     - ``unknown``: the source cannot show how it ended.
+
+    ``blind`` names the sides whose frames were not all parsed (a TCP gap lost the frame
+    boundaries): a close from such a side may have gone unseen, so its absence proves
+    nothing and the answer is ``unknown`` rather than a claim that none was sent.
     """
     if not closes:
+        if blind:
+            return None, "unknown"
         if transport_end in ("fin", "rst"):
             return None, transport_end  # type: ignore[return-value]
         if transport_end == "open":
@@ -64,6 +71,12 @@ def summarize_close(
     if echo is not None:
         echoed: bool | None = True
         end: EndKind = "close-handshake"
+    elif (
+        first.side == "client"
+        and "server" in blind
+        or (first.side == "server" and "client" in blind)
+    ):
+        echoed, end = None, "unknown"
     elif transport_end in ("fin", "rst"):
         echoed, end = False, "close-unanswered"
     elif transport_end == "open":

@@ -26,6 +26,7 @@ from analyzer.inputs.pcap import PacketReader, key_endpoints
 from analyzer.inputs.tls import KEYLOG_ADVICE, DecryptingSink, TlsFlow, describe_key_coverage
 from analyzer.inputs.tls import looks_like_tls as _looks_like_tls
 from analyzer.limits import DEFAULT_LIMITS, Limits
+from analyzer.protocol.anomalies import STREAM_UNPARSED
 from analyzer.protocol.flow import FlowParser
 from analyzer.session.build import summarize_close
 from analyzer.session.model import Anomaly, Capture, Connection, Fact, Location, Side
@@ -195,7 +196,12 @@ class PcapSession:
         orig, resp = key_endpoints(flow.key)
         client, server = (orig, resp) if result.client_is_orig else (resp, orig)
         transport_end = flow.end or "open"
-        close, end = summarize_close(result.closes, result.messages, transport_end)
+        blind = frozenset(
+            str(a.location.direction)
+            for a in result.anomalies
+            if a.code == STREAM_UNPARSED and a.location is not None
+        )
+        close, end = summarize_close(result.closes, result.messages, transport_end, blind)
         can_show = set(CONNECTION_FACTS)
         if result.request is not None:
             can_show.add(Fact.HANDSHAKE_REQUEST)
@@ -221,7 +227,7 @@ class PcapSession:
             messages=result.messages,
             frames=result.frames,
             close=close,
-            close_known=True,
+            close_known=close is not None or not blind,
             end=end,
             can_show=frozenset(can_show),
             anomalies=tuple(anomalies),
