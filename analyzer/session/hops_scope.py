@@ -23,7 +23,7 @@ from analyzer.engine.evidence import build as build_evidence
 from analyzer.engine.findings import Evidence
 from analyzer.engine.scopes import SCOPES, Item, Scope, register
 from analyzer.engine.view import CONNECTION, Field, connection_view
-from analyzer.session.hops import HopChain, chain_of, link_sessions
+from analyzer.session.hops import HopChain, Leg, chain_of, link_sessions
 from analyzer.session.model import Capture, Connection, Headers, Request
 
 
@@ -142,11 +142,33 @@ def session_evidence(
     """The rule's evidence on every leg, each labelled with the leg it was seen on
     (``leg 2 (between 127.0.0.1:37600 and 127.0.0.1:8080): no Origin header in the
     upgrade request``); locations stay those of the leg's own capture."""
+    specs = _telling_headers(chain, specs)
     out: list[Evidence] = []
     for n, leg in enumerate(chain.legs, 1):
         for ev in build_evidence(leg.connection, specs, uses):
             out.append(replace(ev, label=f"leg {n} ({leg.describe()}): {ev.label}"))
     return tuple(out)
+
+
+def _header_values(leg: Leg, kind: str, name: str) -> tuple[str, ...] | None:
+    record = leg.connection.request if kind == "header" else leg.connection.response
+    return None if record is None else tuple(record.headers.get_all(name))
+
+
+def _telling_headers(chain: HopChain, specs: list[tuple[str, str]]) -> list[tuple[str, str]]:
+    """The rule's header entries that tell something about the hops: a header whose values
+    differ between legs (dropped, added, rewritten), rather than one every leg carries
+    unchanged or none carries (``no Cookie header`` on every leg is noise). When no entry
+    differs, those present on some leg; when none is, all of them."""
+    kinds = ("header", "response_header")
+    headers = [(k, a) for k, a in specs if k in kinds]
+    if len(chain.legs) < 2 or not headers:
+        return specs
+    seen = {spec: [_header_values(leg, *spec) for leg in chain.legs] for spec in headers}
+    differ = {s for s, v in seen.items() if len({x for x in v if x is not None}) > 1}
+    present = {s for s, v in seen.items() if any(v)}
+    keep = differ or present or set(headers)
+    return [spec for spec in specs if spec[0] not in kinds or spec in keep]
 
 
 def _item_evidence(

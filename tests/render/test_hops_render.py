@@ -239,3 +239,19 @@ def test_sequence_applies_each_legs_clock_offset(tmp_path: Path) -> None:
     times = [float(t) for t in re.findall(r'class="sd-time">([-+][0-9.]+)<', svg)]
     assert len(times) >= 6
     assert all(0.0 <= t < 0.1 for t in times), times  # on the browser's clock
+
+
+def test_hop_evidence_keeps_the_headers_that_differ_between_legs() -> None:
+    # The relay dropped Cookie; the rule also names Sec-WebSocket-Protocol, -Extensions and
+    # Authorization, which neither leg carried: "no ... header" on every leg is noise.
+    analysis = analyze([HOPS / "relay-1011/both-legs.pcapng"])
+    finding = _finding(analysis, "header-stripped-by-hop")
+    assert [(e.header, e.label.split(" (")[0]) for e in finding.evidence] == [
+        ("Cookie", "leg 1"),
+        ("Cookie", "leg 2"),
+    ]
+    assert "no Cookie header" in finding.evidence[1].label
+    doc = _json(analysis)
+    (f,) = [f for f in doc["findings"] if f["rule"] == "header-stripped-by-hop"]
+    assert f["evidence"][0]["label"].endswith("request header Cookie: sid=[REDACTED]")
+    assert "c0ffee" not in json.dumps(doc)
