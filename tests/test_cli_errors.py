@@ -37,7 +37,9 @@ def one_error_line(output: str) -> str:
     ],
     ids=["missing", "empty", "random-bytes", "truncated-json", "json-not-har", "empty-gzip"],
 )
-def test_bad_capture_is_one_line_exit_2(tmp_path: Path, content: bytes | None, expected: str) -> None:
+def test_bad_capture_is_one_line_exit_2(
+    tmp_path: Path, content: bytes | None, expected: str
+) -> None:
     path = tmp_path / "capture.har"
     if content is not None:
         path.write_bytes(content)

@@ -290,11 +290,7 @@ def evaluate_item(
         result = g.program.eval(act)
         is_list = result.type().name().upper().startswith("LIST")
         values = result.plain_value() if is_list else None
-        if (
-            values is None
-            or len(values) != len(group)
-            or not set(map(type, values)) <= {bool}
-        ):
+        if values is None or len(values) != len(group) or not set(map(type, values)) <= {bool}:
             values = []
             for rule in group:
                 ok, error = truth(rule.when.program.eval(act))

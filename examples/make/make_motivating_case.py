@@ -44,34 +44,50 @@ def wait_for_line(proc: subprocess.Popen[str], text: str, timeout: float = 20) -
 def main() -> None:
     OUT.mkdir(exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix="ws-example-"))
-    subprocess.run(["npm", "install", "--silent", "--prefix", str(work), *NODE_PACKAGES], check=True)
+    subprocess.run(
+        ["npm", "install", "--silent", "--prefix", str(work), *NODE_PACKAGES], check=True
+    )
     env = {"NODE_PATH": str(work / "node_modules"), "PATH": "/usr/bin:/bin:/usr/local/bin"}
     raw = work / "raw.pcapng"
     procs: list[subprocess.Popen[str]] = []
     try:
         cap = subprocess.Popen(
-            ["dumpcap", "-q", "-i", "lo", "-f", f"tcp port {PROXY_PORT} or tcp port {SERVER_PORT}",
-             "-w", str(raw)],
-            stderr=subprocess.PIPE, text=True,
+            [
+                "dumpcap",
+                "-q",
+                "-i",
+                "lo",
+                "-f",
+                f"tcp port {PROXY_PORT} or tcp port {SERVER_PORT}",
+                "-w",
+                str(raw),
+            ],
+            stderr=subprocess.PIPE,
+            text=True,
         )
         procs.append(cap)
         time.sleep(1.0)  # dumpcap needs a moment before it sees packets
         server = subprocess.Popen(
             [sys.executable, str(HERE / "server.py"), str(SERVER_PORT), ALLOWED_ORIGIN],
-            stdout=subprocess.PIPE, text=True,
+            stdout=subprocess.PIPE,
+            text=True,
         )
         procs.append(server)
         wait_for_line(server, "server ready")
         proxy = subprocess.Popen(
             ["node", str(HERE / "proxy.js"), str(PROXY_PORT), str(SERVER_PORT)],
-            stdout=subprocess.PIPE, text=True, env=env,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=env,
         )
         procs.append(proxy)
         wait_for_line(proxy, "proxy ready")
         har = OUT / "browser.har"
         subprocess.run(
             ["node", str(HERE / "browser.js"), f"http://127.0.0.1:{PROXY_PORT}/", str(har)],
-            check=True, env=env, timeout=60,
+            check=True,
+            env=env,
+            timeout=60,
         )
         time.sleep(1.0)  # let the last FIN/ACKs reach the capture
     finally:
@@ -83,8 +99,15 @@ def main() -> None:
                 p.kill()
     shutil.copy(raw, OUT / "both-legs.pcapng")
     subprocess.run(
-        ["tshark", "-r", str(raw), "-Y", f"tcp.port == {SERVER_PORT}", "-w",
-         str(OUT / "server-side.pcapng")],
+        [
+            "tshark",
+            "-r",
+            str(raw),
+            "-Y",
+            f"tcp.port == {SERVER_PORT}",
+            "-w",
+            str(OUT / "server-side.pcapng"),
+        ],
         check=True,
     )
     shutil.rmtree(work)
