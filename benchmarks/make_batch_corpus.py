@@ -26,7 +26,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 HOUR = 3600
-CORPUS = Path("/work/shared/corpus")
+# The shared corpus sits beside the project checkout (../shared/corpus).
+CORPUS = Path(__file__).resolve().parents[2] / "shared" / "corpus"
 
 # Link types whose IPv4 header offset we know: Ethernet, Linux cooked v1/v2, raw, null.
 IP_OFFSET = {1: 14, 113: 16, 276: 20, 101: 0, 228: 0, 0: 4, 12: 0}
