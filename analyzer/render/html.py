@@ -81,6 +81,46 @@ def _asset(name: str) -> str:
     return (reports_dir() / "assets" / name).read_text(encoding="utf-8")
 
 
+@dataclass(frozen=True, slots=True)
+class _Assets:
+    """The inline stylesheet and script, and the page's Content-Security-Policy naming
+    them by hash: read and hashed once per process and template folder."""
+
+    css: Markup
+    js: Markup
+    csp: str
+
+
+_ENVIRONMENTS: dict[str, jinja2.Environment] = {}
+_ASSETS: dict[str, _Assets] = {}
+
+
+def _cached_environment(key: str) -> jinja2.Environment:
+    """One environment per process and template folder ``key``: it keeps the compiled
+    templates (compiling ``report.html.j2`` costs far more than drawing a small report)."""
+    env = _ENVIRONMENTS.get(key)
+    if env is None:
+        env = _ENVIRONMENTS[key] = _environment()
+    return env
+
+
+def _cached_assets(key: str) -> _Assets:
+    assets = _ASSETS.get(key)
+    if assets is None:
+        css = _asset("report.css")
+        js = _asset("report.js")
+        csp = (
+            "default-src 'none'; "
+            f"style-src {csp_hash(css)}; "
+            f"script-src {csp_hash(js)}; "
+            "img-src 'none'; font-src 'none'; connect-src 'none'; media-src 'none'; "
+            "object-src 'none'; frame-src 'none'; worker-src 'none'; manifest-src 'none'; "
+            "base-uri 'none'; form-action 'none'"
+        )
+        assets = _ASSETS[key] = _Assets(Markup(css), Markup(js), csp)
+    return assets
+
+
 def _environment() -> jinja2.Environment:
     root = reports_dir()
 
@@ -343,19 +383,11 @@ def render_html(analysis: Analysis, options: RenderOptions = DEFAULT_OPTIONS) ->
 def html_text(doc: Doc) -> str:
     page = _Page(doc)
     connections = [page.connection(i) for i in range(len(doc["connections"]))]
-    css = _asset("report.css")
-    js = _asset("report.js")
-    csp = (
-        "default-src 'none'; "
-        f"style-src {csp_hash(css)}; "
-        f"script-src {csp_hash(js)}; "
-        "img-src 'none'; font-src 'none'; connect-src 'none'; media-src 'none'; "
-        "object-src 'none'; frame-src 'none'; worker-src 'none'; manifest-src 'none'; "
-        "base-uri 'none'; form-action 'none'"
-    )
+    root = str(reports_dir())
+    assets = _cached_assets(root)
     severities = ("critical", "high", "medium", "low", "info")
     counts = {s: sum(1 for f in doc["findings"] if f["severity"] == s) for s in severities}
-    template = _environment().get_template(TEMPLATE)
+    template = _cached_environment(root).get_template(TEMPLATE)
     return template.render(
         hops=_hops(doc, page),
         doc=doc,
@@ -363,9 +395,9 @@ def html_text(doc: Doc) -> str:
         findings=page.findings,
         connections=connections,
         severity_counts=counts,
-        csp=csp,
-        css=Markup(css),
-        js=Markup(js),
+        csp=assets.csp,
+        css=assets.css,
+        js=assets.js,
         close_names=CLOSE_NAMES,
         highlighted=highlighted,
         header_chars=HEADER_VALUE_CHARS,

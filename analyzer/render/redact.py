@@ -103,6 +103,7 @@ JSON_FIELD_RE = re.compile(
 )
 SUBPROTOCOL_BEARER_RE = re.compile(r"(?i)((?:^|[.])bearer[.](?:[a-z0-9-]+[.])*?)([^\s,.]{8,}.*)")
 SURROGATE_RE = re.compile("[\ud800-\udfff]")
+_CRED_WORDS_RE = re.compile(r"(?i)bearer|basic|digest|token")  # what CRED_RE needs
 
 
 def _norm(name: str) -> str:
@@ -154,11 +155,19 @@ class Redactor:
         value = clean(value)
         if not self.enabled:
             return value
-        value = self._quoted_header.sub(self._quoted, value)
-        value = USERINFO_RE.sub(self._userinfo, value)
-        value = PARAM_RE.sub(self._param, value)
-        value = CRED_RE.sub(self._cred, value)
-        return JWT_RE.sub(self._jwt, value)
+        # Each pattern runs only where its required characters occur (a cheap test that
+        # skips most captured strings; the result is the same).
+        if ":" in value or "=" in value:
+            value = self._quoted_header.sub(self._quoted, value)
+        if "@" in value:
+            value = USERINFO_RE.sub(self._userinfo, value)
+        if "=" in value:
+            value = PARAM_RE.sub(self._param, value)
+        if _CRED_WORDS_RE.search(value) is not None:
+            value = CRED_RE.sub(self._cred, value)
+        if "eyJ" in value:
+            value = JWT_RE.sub(self._jwt, value)
+        return value
 
     def url(self, value: str | None) -> str | None:
         """A URL or request-target."""
