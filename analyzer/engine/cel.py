@@ -427,9 +427,15 @@ class Template:
     uses: frozenset[tuple[str, str]]
     packed: Any = None  # every placeholder as one CEL list: one evaluation per message
 
-    def render(self, activation: Any) -> str:
-        values: list[object] | None = None
-        if self.packed is not None:
+    @property
+    def sources(self) -> tuple[str, ...]:
+        """The placeholders' expressions, in order."""
+        return tuple(p.source for p in self.parts if isinstance(p, Compiled))
+
+    def render(self, activation: Any, values: list[object] | None = None) -> str:
+        """The message; ``values``: the placeholders' values when already evaluated
+        (each ``dyn(expression)`` of a list that evaluated without error)."""
+        if values is None and self.packed is not None:
             result = self.packed.eval(activation)
             if result.type().name().upper().startswith("LIST"):
                 values = list(result.plain_value())

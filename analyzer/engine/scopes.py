@@ -27,6 +27,7 @@ from analyzer.engine.view import (
     CONNECTION,
     HEAVY_FIELDS,
     Field,
+    LazyConnectionView,
     capture_view,
     connection_view,
     heavy_field,
@@ -88,7 +89,8 @@ def _connection_items(captures: tuple[Capture, ...]) -> Iterator[Item]:
         cap_view = capture_view(cap)
         for conn in cap.connections:
             yield Item(
-                variables={"connection": connection_view(conn, cap), "capture": cap_view},
+                # computed field group by field group as rules read them
+                variables={"connection": LazyConnectionView(conn, cap), "capture": cap_view},
                 can_show=conn.can_show,
                 connection=conn,
                 capture=cap,

@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
@@ -291,12 +291,15 @@ def _tokens(by_name: dict[str, list[str]], name: str) -> list[str]:
     return out
 
 
-def _headers_view(headers: Headers) -> tuple[list[dict[str, str]], dict[str, list[str]]]:
-    ordered = [{"name": h.name, "value": h.value} for h in headers.items]
+def _ordered(headers: Headers) -> list[dict[str, str]]:
+    return [{"name": h.name, "value": h.value} for h in headers.items]
+
+
+def _by_name(headers: Headers) -> dict[str, list[str]]:
     by_name: dict[str, list[str]] = {}
     for h in headers.items:
         by_name.setdefault(h.name.lower(), []).append(h.value)
-    return ordered, by_name
+    return by_name
 
 
 def _strip_default_port(hostport: str, scheme: str | None) -> str:
@@ -356,46 +359,137 @@ def _per_side_counts(items: Any, opcode: int) -> dict[str, int]:
     return out
 
 
-def connection_view(c: Connection, capture: Capture | None = None) -> dict[str, Any]:
-    """The light view of ``c``: every field of ``CONNECTION_FIELDS`` but ``HEAVY_FIELDS``.
+class _Source:
+    """What several view fields are computed from, each part computed once on demand."""
 
-    ``capture`` (the capture ``c`` came from) is accepted so that callers need not change
-    when a field comes to depend on the source; none does yet (rules read the capture
-    through their ``capture`` variable).
-    """
-    req, resp = c.request, c.response
-    request: dict[str, Any] | None = None
-    response: dict[str, Any] | None = None
-    req_by_name: dict[str, list[str]] = {}
-    resp_by_name: dict[str, list[str]] = {}
-    if req is not None:
-        ordered, req_by_name = _headers_view(req.headers)
-        request = {
+    __slots__ = ("c", "_req_names", "_resp_names", "_url", "_messages")
+
+    def __init__(self, c: Connection) -> None:
+        self.c = c
+        self._req_names: dict[str, list[str]] | None = None
+        self._resp_names: dict[str, list[str]] | None = None
+        self._url: tuple[str | None, list[str]] | None = None
+        self._messages: tuple[float | None, float | None, float | None] | None = None
+
+    def request_names(self) -> dict[str, list[str]]:
+        """The request's header values by lower-case name ({} without a request)."""
+        if self._req_names is None:
+            req = self.c.request
+            self._req_names = _by_name(req.headers) if req is not None else {}
+        return self._req_names
+
+    def response_names(self) -> dict[str, list[str]]:
+        if self._resp_names is None:
+            resp = self.c.response
+            self._resp_names = _by_name(resp.headers) if resp is not None else {}
+        return self._resp_names
+
+    def request(self) -> dict[str, Any] | None:
+        req = self.c.request
+        if req is None:
+            return None
+        return {
             "method": req.method,
             "target": req.target,
             "version": req.version,
-            "headers": ordered,
-            "headers_by_name": req_by_name,
+            "headers": _ordered(req.headers),
+            "headers_by_name": self.request_names(),
         }
-    if resp is not None:
-        ordered, resp_by_name = _headers_view(resp.headers)
-        response = {
+
+    def response(self) -> dict[str, Any] | None:
+        resp = self.c.response
+        if resp is None:
+            return None
+        return {
             "status": resp.status,
             "reason": resp.reason,
             "version": resp.version,
-            "headers": ordered,
-            "headers_by_name": resp_by_name,
+            "headers": _ordered(resp.headers),
+            "headers_by_name": self.response_names(),
         }
-    scheme: str | None = None
-    query_keys: list[str] = []
-    if c.url:
-        parts = urlsplit(c.url)
-        scheme = parts.scheme.lower() or None
-        query_keys = [k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)]
-    elif req is not None and "?" in req.target:
-        query = req.target.split("?", 1)[1]
-        query_keys = [k.lower() for k, _ in parse_qsl(query, keep_blank_values=True)]
 
+    def url(self) -> tuple[str | None, list[str]]:
+        """(scheme, query_keys)."""
+        if self._url is None:
+            c, req = self.c, self.c.request
+            scheme: str | None = None
+            query_keys: list[str] = []
+            if c.url:
+                parts = urlsplit(c.url)
+                scheme = parts.scheme.lower() or None
+                query_keys = [k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)]
+            elif req is not None and "?" in req.target:
+                query = req.target.split("?", 1)[1]
+                query_keys = [k.lower() for k, _ in parse_qsl(query, keep_blank_values=True)]
+            self._url = (scheme, query_keys)
+        return self._url
+
+    def message_times(self) -> tuple[float | None, float | None, float | None]:
+        """(first client, first server, last) data message times."""
+        if self._messages is None:
+            messages = self.c.messages
+            first_client = next((m.time for m in messages if m.side == "client"), None)
+            first_server = next((m.time for m in messages if m.side == "server"), None)
+            last_message = messages[-1].time if messages else None
+            self._messages = (first_client, first_server, last_message)
+        return self._messages
+
+
+def _f_basics(s: _Source) -> dict[str, Any]:
+    c = s.c
+    duration = None
+    if c.start is not None and c.end_time is not None:
+        duration = c.end_time - c.start
+    return {
+        "id": c.id,
+        "capture": c.capture,
+        "url": c.url,
+        "client": c.client,
+        "server": c.server,
+        "start": c.start,
+        "end_time": c.end_time,
+        "duration": duration,
+        "http_version": c.http_version,
+        "handshake_seen": c.handshake_seen,
+        "end": c.end,
+        "close_known": c.close_known,
+        "messages_known": "messages" in c.can_show,
+        "frames_known": c.frames is not None,
+        "can_show": sorted(str(f) for f in c.can_show),
+    }
+
+
+def _f_url(s: _Source) -> dict[str, Any]:
+    scheme, query_keys = s.url()
+    return {"scheme": scheme, "query_keys": query_keys}
+
+
+def _f_request(s: _Source) -> dict[str, Any]:
+    return {"request": s.request()}
+
+
+def _f_response(s: _Source) -> dict[str, Any]:
+    return {"response": s.response()}
+
+
+def _f_status(s: _Source) -> dict[str, Any]:
+    resp = s.c.response
+    status = resp.status if resp is not None else None
+    upgraded: bool | None = None
+    if status is not None:
+        upgraded = status == 101 or (status == 200 and s.c.http_version == "2")
+    return {
+        "request_seen": s.c.request is not None,
+        "response_seen": resp is not None,
+        "status": status,
+        "upgraded": upgraded,
+    }
+
+
+def _f_origin(s: _Source) -> dict[str, Any]:
+    req = s.c.request
+    req_by_name = s.request_names()
+    scheme, _ = s.url()
     origin = req_by_name.get("origin", [None])[0] if req is not None else None
     o_host = origin_host(origin)
     host_values = req_by_name.get("host") or req_by_name.get(":authority")
@@ -411,21 +505,81 @@ def connection_view(c: Connection, capture: Capture | None = None) -> dict[str, 
                 or _strip_default_port(host, "wss" if scheme == "ws" else "ws") == o_host
             )
             same_site = site_of(_host_name(o_host)) == site_of(host_name)
+    return {
+        "origin": origin,
+        "origin_host": o_host,
+        "origin_is_null": None if origin is None else origin.strip() == "null",
+        "host": host,
+        "host_name": host_name,
+        "origin_matches_host": matches,
+        "origin_same_site": same_site,
+    }
+
+
+def _f_agent(s: _Source) -> dict[str, Any]:
+    req = s.c.request
+    req_by_name = s.request_names()
     ua_values = req_by_name.get("user-agent")
     user_agent = ua_values[0] if ua_values else None
     proxy = [h for h in PROXY_HEADERS if h in req_by_name]
+    return {
+        "user_agent": user_agent,
+        "is_browser_ua": None if req is None else is_browser_user_agent(user_agent),
+        "via_proxy": None if req is None else bool(proxy),
+        "proxy_headers": proxy,
+    }
 
-    messages = c.messages
-    counts = {"client": c.messages_from("client"), "server": c.messages_from("server")}
-    first_client = next((m.time for m in messages if m.side == "client"), None)
-    first_server = next((m.time for m in messages if m.side == "server"), None)
-    last_message = messages[-1].time if messages else None
 
+def _f_accept(s: _Source) -> dict[str, Any]:
+    key = _first(s.request_names(), "sec-websocket-key")
+    accept = _first(s.response_names(), "sec-websocket-accept")
+    expected: str | None = None
+    if key is not None:
+        digest = hashlib.sha1((key.strip() + WEBSOCKET_GUID).encode()).digest()
+        expected = base64.b64encode(digest).decode()
+    return {
+        "key": key,
+        "accept": accept,
+        "expected_accept": expected,
+        "accept_ok": None if accept is None or expected is None else accept.strip() == expected,
+    }
+
+
+def _f_negotiation(s: _Source) -> dict[str, Any]:
+    req_by_name = s.request_names()
+    resp_by_name = s.response_names()
+    selected = _first(resp_by_name, "sec-websocket-protocol")
+    negotiated = _tokens(resp_by_name, "sec-websocket-extensions")
+    return {
+        "subprotocols_offered": _tokens(req_by_name, "sec-websocket-protocol"),
+        "subprotocol_selected": None if selected is None else selected.strip(),
+        "extensions_offered": _tokens(req_by_name, "sec-websocket-extensions"),
+        "extensions_negotiated": negotiated,
+        "extension_names": [e.split(";", 1)[0].strip().lower() for e in negotiated],
+    }
+
+
+def _f_messages(s: _Source) -> dict[str, Any]:
+    c = s.c
+    first_client, first_server, last_message = s.message_times()
+    return {
+        "message_count": {
+            "client": c.messages_from("client"),
+            "server": c.messages_from("server"),
+        },
+        "first_client_message_time": first_client,
+        "first_server_message_time": first_server,
+        "last_message_time": last_message,
+    }
+
+
+def _f_close(s: _Source) -> dict[str, Any]:
     close: dict[str, Any] | None = None
     before: dict[str, int] | None = None
     after_first: float | None = None
-    cl = c.close
+    cl = s.c.close
     if cl is not None:
+        first_client, _, _ = s.message_times()
         close = {
             "from": cl.side,
             "side_known": getattr(cl, "side_known", True),
@@ -441,7 +595,17 @@ def connection_view(c: Connection, capture: Capture | None = None) -> dict[str, 
         before = {"client": cl.client_messages_before, "server": cl.server_messages_before}
         if cl.time is not None and first_client is not None and first_client <= cl.time:
             after_first = cl.time - first_client
+    return {
+        "close": close,
+        "messages_before_close": before,
+        "close_after_first_client_message": after_first,
+    }
 
+
+def _f_frames(s: _Source) -> dict[str, Any]:
+    c = s.c
+    _, _, last_message = s.message_times()
+    cl = c.close
     frames = c.frames
     pings = pongs = None
     last_activity = last_message
@@ -458,91 +622,150 @@ def connection_view(c: Connection, capture: Capture | None = None) -> dict[str, 
     idle: float | None = None
     if stop is not None and last_activity is not None and c.end not in ("unknown",):
         idle = max(0.0, stop - last_activity)
+    return {"idle_before_end": idle, "pings": pings, "pongs": pongs}
 
-    anomalies = [{"code": a.code, "detail": a.detail} for a in c.anomalies]
-    codes = list(dict.fromkeys(a.code for a in c.anomalies))
-    status = resp.status if resp is not None else None
-    upgraded: bool | None = None
-    if status is not None:
-        upgraded = status == 101 or (status == 200 and c.http_version == "2")
-    tls = None
-    if c.tls is not None:
-        tls = {
-            "version": c.tls.version,
-            "sni": c.tls.sni,
-            "alpn": list(c.tls.alpn),
-            "alpn_selected": c.tls.alpn_selected,
-            "decrypted": c.tls.decrypted,
-        }
-    duration = None
-    if c.start is not None and c.end_time is not None:
-        duration = c.end_time - c.start
-    key = _first(req_by_name, "sec-websocket-key")
-    accept = _first(resp_by_name, "sec-websocket-accept")
-    expected: str | None = None
-    if key is not None:
-        digest = hashlib.sha1((key.strip() + WEBSOCKET_GUID).encode()).digest()
-        expected = base64.b64encode(digest).decode()
-    selected = _first(resp_by_name, "sec-websocket-protocol")
-    negotiated = _tokens(resp_by_name, "sec-websocket-extensions")
+
+def _f_anomalies(s: _Source) -> dict[str, Any]:
+    c = s.c
     return {
-        "id": c.id,
-        "capture": c.capture,
-        "url": c.url,
-        "scheme": scheme,
-        "client": c.client,
-        "server": c.server,
-        "start": c.start,
-        "end_time": c.end_time,
-        "duration": duration,
-        "http_version": c.http_version,
-        "handshake_seen": c.handshake_seen,
-        "request": request,
-        "response": response,
-        "request_seen": req is not None,
-        "response_seen": resp is not None,
-        "status": status,
-        "upgraded": upgraded,
-        "origin": origin,
-        "origin_host": o_host,
-        "origin_is_null": None if origin is None else origin.strip() == "null",
-        "host": host,
-        "host_name": host_name,
-        "origin_matches_host": matches,
-        "origin_same_site": same_site,
-        "user_agent": user_agent,
-        "is_browser_ua": None if req is None else is_browser_user_agent(user_agent),
-        "via_proxy": None if req is None else bool(proxy),
-        "proxy_headers": proxy,
-        "key": key,
-        "accept": accept,
-        "expected_accept": expected,
-        "accept_ok": None if accept is None or expected is None else accept.strip() == expected,
-        "subprotocols_offered": _tokens(req_by_name, "sec-websocket-protocol"),
-        "subprotocol_selected": None if selected is None else selected.strip(),
-        "extensions_offered": _tokens(req_by_name, "sec-websocket-extensions"),
-        "extensions_negotiated": negotiated,
-        "extension_names": [e.split(";", 1)[0].strip().lower() for e in negotiated],
-        "query_keys": query_keys,
-        "message_count": counts,
-        "messages_known": "messages" in c.can_show,
-        "first_client_message_time": first_client,
-        "first_server_message_time": first_server,
-        "last_message_time": last_message,
-        "close": close,
-        "close_known": c.close_known,
-        "messages_before_close": before,
-        "close_after_first_client_message": after_first,
-        "idle_before_end": idle,
-        "end": c.end,
-        "pings": pings,
-        "pongs": pongs,
-        "frames_known": frames is not None,
-        "anomalies": anomalies,
-        "anomaly_codes": codes,
-        "can_show": sorted(str(f) for f in c.can_show),
-        "tls": tls,
+        "anomalies": [{"code": a.code, "detail": a.detail} for a in c.anomalies],
+        "anomaly_codes": list(dict.fromkeys(a.code for a in c.anomalies)),
     }
+
+
+def _f_tls(s: _Source) -> dict[str, Any]:
+    t = s.c.tls
+    if t is None:
+        return {"tls": None}
+    return {
+        "tls": {
+            "version": t.version,
+            "sni": t.sni,
+            "alpn": list(t.alpn),
+            "alpn_selected": t.alpn_selected,
+            "decrypted": t.decrypted,
+        }
+    }
+
+
+# Each group of fields and the function computing them together.
+_GROUPS: tuple[tuple[Callable[[_Source], dict[str, Any]], tuple[str, ...]], ...] = (
+    (
+        _f_basics,
+        (
+            "id",
+            "capture",
+            "url",
+            "client",
+            "server",
+            "start",
+            "end_time",
+            "duration",
+            "http_version",
+            "handshake_seen",
+            "end",
+            "close_known",
+            "messages_known",
+            "frames_known",
+            "can_show",
+        ),
+    ),
+    (_f_url, ("scheme", "query_keys")),
+    (_f_request, ("request",)),
+    (_f_response, ("response",)),
+    (_f_status, ("request_seen", "response_seen", "status", "upgraded")),
+    (
+        _f_origin,
+        (
+            "origin",
+            "origin_host",
+            "origin_is_null",
+            "host",
+            "host_name",
+            "origin_matches_host",
+            "origin_same_site",
+        ),
+    ),
+    (_f_agent, ("user_agent", "is_browser_ua", "via_proxy", "proxy_headers")),
+    (_f_accept, ("key", "accept", "expected_accept", "accept_ok")),
+    (
+        _f_negotiation,
+        (
+            "subprotocols_offered",
+            "subprotocol_selected",
+            "extensions_offered",
+            "extensions_negotiated",
+            "extension_names",
+        ),
+    ),
+    (
+        _f_messages,
+        (
+            "message_count",
+            "first_client_message_time",
+            "first_server_message_time",
+            "last_message_time",
+        ),
+    ),
+    (_f_close, ("close", "messages_before_close", "close_after_first_client_message")),
+    (_f_frames, ("idle_before_end", "pings", "pongs")),
+    (_f_anomalies, ("anomalies", "anomaly_codes")),
+    (_f_tls, ("tls",)),
+)
+_GROUP_OF: dict[str, Callable[[_Source], dict[str, Any]]] = {
+    name: group for group, names in _GROUPS for name in names
+}
+
+# The light view's fields, in the order ``connection_view`` gives them.
+LIGHT_FIELDS: tuple[str, ...] = tuple(f for f in CONNECTION_FIELDS if f not in HEAVY_FIELDS)
+
+
+def connection_view(c: Connection, capture: Capture | None = None) -> dict[str, Any]:
+    """The light view of ``c``: every field of ``CONNECTION_FIELDS`` but ``HEAVY_FIELDS``.
+
+    ``capture`` (the capture ``c`` came from) is accepted so that callers need not change
+    when a field comes to depend on the source; none does yet (rules read the capture
+    through their ``capture`` variable).
+    """
+    source = _Source(c)
+    values: dict[str, Any] = {}
+    for group, _ in _GROUPS:
+        values.update(group(source))
+    return {name: values[name] for name in LIGHT_FIELDS}
+
+
+class LazyConnectionView(Mapping[str, Any]):
+    """``connection_view(c)`` computed field group by field group, when first read.
+
+    The rules of the built-in pack read a dozen of the view's sixty fields for their
+    conditions; building the whole view for every connection cost about as much as
+    evaluating the pack. Reading every key gives exactly ``connection_view(c)``, in the
+    same order (tests/engine/test_engine_fast_path.py checks it on every test capture).
+    """
+
+    __slots__ = ("_source", "_values")
+
+    def __init__(self, c: Connection, capture: Capture | None = None) -> None:
+        self._source = _Source(c)
+        self._values: dict[str, Any] = {}
+
+    def __getitem__(self, name: str) -> Any:
+        values = self._values
+        if name not in values:
+            group = _GROUP_OF.get(name)
+            if group is None:
+                raise KeyError(name)
+            values.update(group(self._source))
+        return values[name]
+
+    def __contains__(self, name: object) -> bool:
+        return name in _GROUP_OF
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(LIGHT_FIELDS)
+
+    def __len__(self) -> int:
+        return len(LIGHT_FIELDS)
 
 
 def heavy_field(c: Connection, name: str) -> Any:
