@@ -28,6 +28,7 @@ from analyzer.engine.evidence import build as build_evidence
 from analyzer.engine.findings import Evidence, Finding, NotEvaluable
 from analyzer.engine.loader import Rule, load_rules, select_rules
 from analyzer.engine.scopes import PROVIDERS, SCOPES, Item, ensure
+from analyzer.engine.view import LazyConnectionView
 from analyzer.inputs.tls import KEYLOG_ADVICE
 from analyzer.session.model import Capture, Fact
 
@@ -121,7 +122,12 @@ def _activation(
         full = variables[first]
         if fields is not None or heavy or not isinstance(full, dict):
             # a LazyConnectionView computes only the fields read; CEL takes a dict
-            view = dict(full) if fields is None else {k: full[k] for k in fields if k in full}
+            if fields is None:
+                view = dict(full)
+            elif isinstance(full, LazyConnectionView):
+                view = full.select(fields)
+            else:
+                view = {k: full[k] for k in fields if k in full}
             if item.heavy is not None:
                 for name in heavy:
                     view[name] = item.heavy(name)

@@ -362,10 +362,11 @@ def _per_side_counts(items: Any, opcode: int) -> dict[str, int]:
 class _Source:
     """What several view fields are computed from, each part computed once on demand."""
 
-    __slots__ = ("c", "_req_names", "_resp_names", "_url", "_messages")
+    __slots__ = ("c", "done", "_req_names", "_resp_names", "_url", "_messages")
 
     def __init__(self, c: Connection) -> None:
         self.c = c
+        self.done: set[Callable[[_Source], dict[str, Any]]] = set()  # groups computed
         self._req_names: dict[str, list[str]] | None = None
         self._resp_names: dict[str, list[str]] | None = None
         self._url: tuple[str | None, list[str]] | None = None
@@ -716,6 +717,9 @@ _GROUP_OF: dict[str, Callable[[_Source], dict[str, Any]]] = {
     name: group for group, names in _GROUPS for name in names
 }
 
+# frozenset of field names -> the groups computing them
+_NEEDED: dict[frozenset[str], tuple[Callable[[_Source], dict[str, Any]], ...]] = {}
+
 # The light view's fields, in the order ``connection_view`` gives them.
 LIGHT_FIELDS: tuple[str, ...] = tuple(f for f in CONNECTION_FIELDS if f not in HEAVY_FIELDS)
 
@@ -755,11 +759,29 @@ class LazyConnectionView(Mapping[str, Any]):
             group = _GROUP_OF.get(name)
             if group is None:
                 raise KeyError(name)
+            self._source.done.add(group)
             values.update(group(self._source))
         return values[name]
 
     def __contains__(self, name: object) -> bool:
         return name in _GROUP_OF
+
+    def select(self, names: frozenset[str]) -> dict[str, Any]:
+        """``{name: self[name] for name in names if name in self}``, each group computed
+        once (the groups a set of names needs are worked out once per set)."""
+        groups = _NEEDED.get(names)
+        if groups is None:
+            groups = tuple(dict.fromkeys(_GROUP_OF[n] for n in names if n in _GROUP_OF))
+            if len(_NEEDED) > 1024:
+                _NEEDED.clear()
+            _NEEDED[names] = groups
+        values = self._values
+        source = self._source
+        for group in groups:
+            if group not in source.done:
+                source.done.add(group)
+                values.update(group(source))
+        return {n: values[n] for n in names if n in values}
 
     def __iter__(self) -> Iterator[str]:
         return iter(LIGHT_FIELDS)
