@@ -77,8 +77,16 @@ _FACT_WORDS: dict[str, str] = {
 }
 
 
+_SCOPE_ENVS: dict[str, tuple[Any, Any]] = {}  # scope -> (its variables, environment)
+
+
 def activation_for(scope: str, variables: dict[str, Any]) -> Any:
-    return environment(SCOPES[scope].variables).Activation(variables)
+    declared = SCOPES[scope].variables
+    hit = _SCOPE_ENVS.get(scope)
+    if hit is None or hit[0] is not declared:
+        hit = (declared, environment(declared))
+        _SCOPE_ENVS[scope] = hit
+    return hit[1].Activation(variables)
 
 
 def truth(value: Any) -> tuple[bool | None, str | None]:
@@ -265,6 +273,42 @@ def _after(scope: str, hits: tuple[Rule, ...], act: Any) -> list[_Done] | None:
     return out
 
 
+# (id of a plan, capture format, creator) -> (plan, [(rule id, title, reason, advice,
+# missing)]): what every connection of that kind is told, worked out once.
+_Texts = list[tuple[str, str, str, str, tuple[str, ...]]]
+_SKIPPED: dict[tuple[int, str, str | None], tuple[_Plan, _Texts]] = {}
+
+
+def _skipped(plan: _Plan, item: Item) -> list[NotEvaluable]:
+    """``_not_evaluable`` for each rule ``plan`` skips, the same records made faster."""
+    if not plan.skipped:
+        return []
+    conn = item.connection
+    tls = conn.tls if conn is not None else None
+    if tls is not None and conn is not None and conn.request is None and conn.response is None:
+        return [_not_evaluable(rule, item, missing) for rule, missing in plan.skipped]
+    cap = item.capture
+    key = (id(plan), cap.format, cap.creator)
+    entry = _SKIPPED.get(key)
+    if entry is not None and entry[0] is plan:
+        texts = entry[1]
+    else:
+        texts = []
+        for rule, missing in plan.skipped:
+            n = _not_evaluable(rule, item, missing)
+            texts.append((n.rule, n.title, n.reason, n.advice, n.missing))
+        if len(_SKIPPED) > 1024:
+            _SKIPPED.clear()
+        _SKIPPED[key] = (plan, texts)
+    cid = conn.id if conn else None
+    return [
+        NotEvaluable(
+            rule=rule, title=title, connection=cid, reason=reason, advice=advice, missing=missing
+        )
+        for rule, title, reason, advice, missing in texts
+    ]
+
+
 def _finding(
     rule: Rule, item: Item, act: Any, scope: str = "connection", done: _Done | None = None
 ) -> Finding:
@@ -359,7 +403,7 @@ def evaluate_item(
     """Evaluate ``rules`` (all of ``scope``) on one item."""
     findings: list[Finding] = []
     plan = _plan(rules, scope, item.can_show)
-    skipped = [_not_evaluable(rule, item, missing) for rule, missing in plan.skipped]
+    skipped = _skipped(plan, item)
     for g in plan.groups:
         heavy, group = g.heavy, g.rules
         act = _activation(item, scope, heavy, g.fields)

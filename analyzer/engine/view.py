@@ -32,6 +32,7 @@ import base64
 import hashlib
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
@@ -309,6 +310,7 @@ def _strip_default_port(hostport: str, scheme: str | None) -> str:
     return hostport
 
 
+@lru_cache(maxsize=4096)
 def _host_name(hostport: str) -> str:
     """``example.com:8080`` -> ``example.com``; ``[::1]:80`` -> ``[::1]``."""
     if hostport.startswith("["):
@@ -320,6 +322,7 @@ def _host_name(hostport: str) -> str:
 _SECOND_LEVEL = frozenset({"co", "com", "net", "org", "gov", "ac", "edu", "ne", "or", "go"})
 
 
+@lru_cache(maxsize=4096)
 def site_of(host: str) -> str:
     """The registrable domain of ``host``, approximately: ``demo.example.com`` ->
     ``example.com``, ``a.b.example.co.uk`` -> ``example.co.uk``; an IP address or a
@@ -333,6 +336,7 @@ def site_of(host: str) -> str:
     return ".".join(labels[-keep:])
 
 
+@lru_cache(maxsize=4096)
 def origin_host(origin: str | None) -> str | None:
     """``https://App.example:443`` -> ``app.example``; None for absent, 'null' or opaque."""
     if origin is None:
@@ -343,6 +347,7 @@ def origin_host(origin: str | None) -> str | None:
     return _strip_default_port(parts.netloc.lower(), parts.scheme.lower())
 
 
+@lru_cache(maxsize=4096)
 def is_browser_user_agent(ua: str | None) -> bool:
     """Browsers (and headless ones) send ``Mozilla/5.0 (...) <Engine>/<version>``."""
     if ua is None:
@@ -357,6 +362,31 @@ def _per_side_counts(items: Any, opcode: int) -> dict[str, int]:
         if f.opcode == opcode:
             out[f.side] += 1
     return out
+
+
+# Connections of one capture share URLs, origins, user agents and facts: the parsing of
+# each distinct value is done once (these caches hold strings, never connections).
+@lru_cache(maxsize=4096)
+def _query_keys(query: str) -> tuple[str, ...]:
+    return tuple(k.lower() for k, _ in parse_qsl(query, keep_blank_values=True))
+
+
+@lru_cache(maxsize=4096)
+def _url_parts(url: str) -> tuple[str | None, tuple[str, ...]]:
+    """(scheme, query keys) of a URL."""
+    parts = urlsplit(url)
+    return parts.scheme.lower() or None, _query_keys(parts.query)
+
+
+@lru_cache(maxsize=256)
+def _facts(can_show: frozenset[str]) -> tuple[str, ...]:
+    return tuple(sorted(str(f) for f in can_show))
+
+
+@lru_cache(maxsize=4096)
+def _expected_accept(key: str) -> str:
+    digest = hashlib.sha1((key.strip() + WEBSOCKET_GUID).encode()).digest()
+    return base64.b64encode(digest).decode()
 
 
 class _Source:
@@ -416,12 +446,10 @@ class _Source:
             scheme: str | None = None
             query_keys: list[str] = []
             if c.url:
-                parts = urlsplit(c.url)
-                scheme = parts.scheme.lower() or None
-                query_keys = [k.lower() for k, _ in parse_qsl(parts.query, keep_blank_values=True)]
+                scheme, keys = _url_parts(c.url)
+                query_keys = list(keys)
             elif req is not None and "?" in req.target:
-                query = req.target.split("?", 1)[1]
-                query_keys = [k.lower() for k, _ in parse_qsl(query, keep_blank_values=True)]
+                query_keys = list(_query_keys(req.target.split("?", 1)[1]))
             self._url = (scheme, query_keys)
         return self._url
 
@@ -456,7 +484,7 @@ def _f_basics(s: _Source) -> dict[str, Any]:
         "close_known": c.close_known,
         "messages_known": "messages" in c.can_show,
         "frames_known": c.frames is not None,
-        "can_show": sorted(str(f) for f in c.can_show),
+        "can_show": list(_facts(c.can_show)),
     }
 
 
@@ -534,10 +562,7 @@ def _f_agent(s: _Source) -> dict[str, Any]:
 def _f_accept(s: _Source) -> dict[str, Any]:
     key = _first(s.request_names(), "sec-websocket-key")
     accept = _first(s.response_names(), "sec-websocket-accept")
-    expected: str | None = None
-    if key is not None:
-        digest = hashlib.sha1((key.strip() + WEBSOCKET_GUID).encode()).digest()
-        expected = base64.b64encode(digest).decode()
+    expected = None if key is None else _expected_accept(key)
     return {
         "key": key,
         "accept": accept,
@@ -546,15 +571,18 @@ def _f_accept(s: _Source) -> dict[str, Any]:
     }
 
 
-def _f_negotiation(s: _Source) -> dict[str, Any]:
-    req_by_name = s.request_names()
-    resp_by_name = s.response_names()
-    selected = _first(resp_by_name, "sec-websocket-protocol")
-    negotiated = _tokens(resp_by_name, "sec-websocket-extensions")
+def _f_subprotocols(s: _Source) -> dict[str, Any]:
+    selected = _first(s.response_names(), "sec-websocket-protocol")
     return {
-        "subprotocols_offered": _tokens(req_by_name, "sec-websocket-protocol"),
+        "subprotocols_offered": _tokens(s.request_names(), "sec-websocket-protocol"),
         "subprotocol_selected": None if selected is None else selected.strip(),
-        "extensions_offered": _tokens(req_by_name, "sec-websocket-extensions"),
+    }
+
+
+def _f_extensions(s: _Source) -> dict[str, Any]:
+    negotiated = _tokens(s.response_names(), "sec-websocket-extensions")
+    return {
+        "extensions_offered": _tokens(s.request_names(), "sec-websocket-extensions"),
         "extensions_negotiated": negotiated,
         "extension_names": [e.split(";", 1)[0].strip().lower() for e in negotiated],
     }
@@ -627,11 +655,11 @@ def _f_frames(s: _Source) -> dict[str, Any]:
 
 
 def _f_anomalies(s: _Source) -> dict[str, Any]:
-    c = s.c
-    return {
-        "anomalies": [{"code": a.code, "detail": a.detail} for a in c.anomalies],
-        "anomaly_codes": list(dict.fromkeys(a.code for a in c.anomalies)),
-    }
+    return {"anomalies": [{"code": a.code, "detail": a.detail} for a in s.c.anomalies]}
+
+
+def _f_anomaly_codes(s: _Source) -> dict[str, Any]:
+    return {"anomaly_codes": list(dict.fromkeys(a.code for a in s.c.anomalies))}
 
 
 def _f_tls(s: _Source) -> dict[str, Any]:
@@ -689,16 +717,8 @@ _GROUPS: tuple[tuple[Callable[[_Source], dict[str, Any]], tuple[str, ...]], ...]
     ),
     (_f_agent, ("user_agent", "is_browser_ua", "via_proxy", "proxy_headers")),
     (_f_accept, ("key", "accept", "expected_accept", "accept_ok")),
-    (
-        _f_negotiation,
-        (
-            "subprotocols_offered",
-            "subprotocol_selected",
-            "extensions_offered",
-            "extensions_negotiated",
-            "extension_names",
-        ),
-    ),
+    (_f_subprotocols, ("subprotocols_offered", "subprotocol_selected")),
+    (_f_extensions, ("extensions_offered", "extensions_negotiated", "extension_names")),
     (
         _f_messages,
         (
@@ -710,7 +730,8 @@ _GROUPS: tuple[tuple[Callable[[_Source], dict[str, Any]], tuple[str, ...]], ...]
     ),
     (_f_close, ("close", "messages_before_close", "close_after_first_client_message")),
     (_f_frames, ("idle_before_end", "pings", "pongs")),
-    (_f_anomalies, ("anomalies", "anomaly_codes")),
+    (_f_anomalies, ("anomalies",)),
+    (_f_anomaly_codes, ("anomaly_codes",)),
     (_f_tls, ("tls",)),
 )
 _GROUP_OF: dict[str, Callable[[_Source], dict[str, Any]]] = {
