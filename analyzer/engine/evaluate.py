@@ -273,10 +273,10 @@ def _after(scope: str, hits: tuple[Rule, ...], act: Any) -> list[_Done] | None:
     return out
 
 
-# (id of a plan, capture format, creator) -> (plan, [(rule id, title, reason, advice,
-# missing)]): what every connection of that kind is told, worked out once.
+# (id of a plan, capture format, creator, unread TLS) -> (plan, [(rule id, title, reason,
+# advice, missing)]): what every connection of that kind is told, worked out once.
 _Texts = list[tuple[str, str, str, str, tuple[str, ...]]]
-_SKIPPED: dict[tuple[int, str, str | None], tuple[_Plan, _Texts]] = {}
+_SKIPPED: dict[tuple[Any, ...], tuple[_Plan, _Texts]] = {}
 
 
 def _skipped(plan: _Plan, item: Item) -> list[NotEvaluable]:
@@ -285,10 +285,12 @@ def _skipped(plan: _Plan, item: Item) -> list[NotEvaluable]:
         return []
     conn = item.connection
     tls = conn.tls if conn is not None else None
+    unread: tuple[str | None, str | None, bool] | None = None  # what _unread_tls reads
     if tls is not None and conn is not None and conn.request is None and conn.response is None:
-        return [_not_evaluable(rule, item, missing) for rule, missing in plan.skipped]
+        if not tls.decrypted or conn.http_version == "2":
+            unread = (tls.version, tls.problem, conn.http_version == "2")
     cap = item.capture
-    key = (id(plan), cap.format, cap.creator)
+    key = (id(plan), cap.format, cap.creator, unread)
     entry = _SKIPPED.get(key)
     if entry is not None and entry[0] is plan:
         texts = entry[1]
