@@ -22,6 +22,11 @@ CEL runtime converts a variable's whole value on first use, so these two are onl
 the view for rules that name them (the loader knows which from the parsed condition);
 every other rule pays for the small part of the view alone. ``HEAVY_FIELDS`` lists them.
 
+Light fields are computed lazily too: ``LazyConnectionView`` (what the engine gives rules)
+computes a group of related fields the first time one of them is read, and gives exactly
+``connection_view``'s values when read whole. The built-in pack's conditions read about
+twenty of the sixty fields; messages of the rules that fire read a few more.
+
 The mapping is documented field by field in ``FIELD_DOCS`` and in docs/rules.md; names
 are never renamed once released, only added.
 """
