@@ -38,7 +38,7 @@ from analyzer.engine.evidence import build as build_evidence
 from analyzer.engine.findings import Evidence, Finding, NotEvaluable
 from analyzer.engine.loader import Rule, load_rules, select_rules
 from analyzer.engine.scopes import PROVIDERS, SCOPES, Item, ensure
-from analyzer.engine.view import LazyConnectionView
+from analyzer.engine.view import LazyConnectionView, free_fields
 from analyzer.inputs.tls import KEYLOG_ADVICE
 from analyzer.session.model import Capture, Fact
 
@@ -369,6 +369,9 @@ class _Group:
     rules: tuple[Rule, ...]
     fields: frozenset[str] | None  # union of the fields the conditions read
     program: Any  # the packed conditions
+    # what the conditions' activation holds: ``fields`` and the messages' plain values
+    # that come free with them (connection scope), so that it serves most messages too
+    held: frozenset[str] | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -401,7 +404,11 @@ def _plan(rules: Sequence[Rule], scope: str, can_show: frozenset[str]) -> _Plan:
         fields: frozenset[str] | None = frozenset()
         for rule in group:
             fields = None if fields is None or rule.fields is None else fields | rule.fields
-        groups.append(_Group(heavy, tuple(group), fields, _pack_program(scope, group)))
+        held = fields
+        if scope == "connection" and fields is not None:
+            wanted = frozenset().union(*(r.message_fields or frozenset() for r in group))
+            held = fields | free_fields(fields, wanted - fields)
+        groups.append(_Group(heavy, tuple(group), fields, _pack_program(scope, group), held))
     if len(_PLANS) > 256:  # rule sets change rarely; never let this grow without bound
         _PLANS.clear()
     plan = _Plan(rules, tuple(skipped), tuple(groups))
@@ -418,7 +425,7 @@ def evaluate_item(
     skipped = _skipped(plan, item)
     for g in plan.groups:
         heavy, group = g.heavy, g.rules
-        act = _activation(item, scope, heavy, g.fields)
+        act = _activation(item, scope, heavy, g.held)
         result = g.program.eval(act)
         is_list = result.type().name().upper().startswith("LIST")
         values = result.plain_value() if is_list else None
@@ -445,7 +452,7 @@ def evaluate_item(
             for rule in hits:
                 mf = rule.message_fields
                 wanted = None if wanted is None or mf is None else wanted | mf
-            if wanted is not None and g.fields is not None and wanted <= g.fields:
+            if wanted is not None and g.held is not None and wanted <= g.held:
                 full = act  # the conditions' activation already holds every field read
             else:
                 full = _activation(item, scope, heavy, wanted)

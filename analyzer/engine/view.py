@@ -764,6 +764,20 @@ def connection_view(c: Connection, capture: Capture | None = None) -> dict[str, 
     return {name: values[name] for name in LIGHT_FIELDS}
 
 
+def free_fields(read: frozenset[str], wanted: frozenset[str]) -> frozenset[str]:
+    """The fields of ``wanted`` that cost next to nothing once ``read`` are computed:
+    plain values (string, number, bool, null) of the field groups ``read`` needs. An
+    activation holding them as well serves the messages of most rules that fire."""
+    groups = {_GROUP_OF[n] for n in read if n in _GROUP_OF}
+    return frozenset(
+        n
+        for n in wanted
+        if n in _GROUP_OF
+        and _GROUP_OF[n] in groups
+        and CONNECTION_FIELDS[n].kind in ("string", "int", "double", "bool")
+    )
+
+
 class LazyConnectionView(Mapping[str, Any]):
     """``connection_view(c)`` computed field group by field group, when first read.
 
