@@ -344,7 +344,9 @@ def _finding(
     if hook is not None:
         evidence = tuple(hook(item, specs, uses))
     elif conn is not None:
-        evidence = build_evidence(conn, specs, uses)
+        view = item.variables.get("connection")
+        names = view.header_names() if isinstance(view, LazyConnectionView) else None
+        evidence = build_evidence(conn, specs, uses, names)
     if conn is not None:
         if "close" in uses and conn.close is not None and conn.close.time is not None:
             time = conn.close.time

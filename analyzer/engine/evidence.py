@@ -28,22 +28,26 @@ def _when(t: float | None, start: float | None) -> str:
     return f" at +{t - start:.3f}s"
 
 
-def _request_header(c: Connection, name: str) -> Evidence:
+# header values by lower-case name, when the caller has them (the lazy view does)
+Names = dict[str, list[str]]
+
+
+def _request_header(c: Connection, name: str, names: Names | None = None) -> Evidence:
     loc = c.request.location if c.request else None
     if c.request is None:
         return Evidence("the capture does not show the upgrade request", loc, header=name)
-    values = c.request.headers.get_all(name)
+    values = names.get(name.lower(), ()) if names is not None else c.request.headers.get_all(name)
     if not values:
         return Evidence(f"no {name} header in the upgrade request", loc, header=name)
     shown = "; ".join(_short(v) for v in values)
     return Evidence(f"request header {name}: {shown}", loc, header=name)
 
 
-def _response_header(c: Connection, name: str) -> Evidence:
+def _response_header(c: Connection, name: str, names: Names | None = None) -> Evidence:
     loc = c.response.location if c.response else None
     if c.response is None:
         return Evidence("the capture does not show the server's answer", loc, header=name)
-    values = c.response.headers.get_all(name)
+    values = names.get(name.lower(), ()) if names is not None else c.response.headers.get_all(name)
     if not values:
         return Evidence(f"no {name} header in the upgrade response", loc, header=name)
     shown = "; ".join(_short(v) for v in values)
@@ -149,9 +153,15 @@ def _message(c: Connection, side: str, last: bool) -> Evidence | None:
 
 
 def build(
-    c: Connection, specs: Iterable[tuple[str, str]], uses: Iterable[str]
+    c: Connection,
+    specs: Iterable[tuple[str, str]],
+    uses: Iterable[str],
+    names: tuple[Names, Names] | None = None,
 ) -> tuple[Evidence, ...]:
-    """Evidence for a finding on ``c``; ``uses`` are the view fields the rule reads."""
+    """Evidence for a finding on ``c``; ``uses`` are the view fields the rule reads;
+    ``names``: the request's and the response's header values by lower-case name, when
+    already at hand (saves scanning the headers for each header entry)."""
+    req_names, resp_names = names if names is not None else (None, None)
     out: list[Evidence] = []
     specs = list(specs)
     if not specs:
@@ -162,9 +172,9 @@ def build(
             specs.append(("close", ""))
     for kind, arg in specs:
         if kind == "header":
-            out.append(_request_header(c, arg))
+            out.append(_request_header(c, arg, req_names))
         elif kind == "response_header":
-            out.append(_response_header(c, arg))
+            out.append(_response_header(c, arg, resp_names))
         elif kind == "status":
             ev = _status(c)
             if ev is not None:

@@ -806,6 +806,10 @@ class LazyConnectionView(Mapping[str, Any]):
     def __contains__(self, name: object) -> bool:
         return name in _GROUP_OF
 
+    def header_names(self) -> tuple[dict[str, list[str]], dict[str, list[str]]]:
+        """The request's and the response's header values by lower-case name."""
+        return self._source.request_names(), self._source.response_names()
+
     def select(self, names: frozenset[str]) -> dict[str, Any]:
         """``{name: self[name] for name in names if name in self}``, each group computed
         once (the groups a set of names needs are worked out once per set)."""
