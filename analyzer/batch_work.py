@@ -354,7 +354,9 @@ def process(task: Task, config: BatchConfig, fingerprint: str) -> CaptureResult:
     return result
 
 
-def _failed(task: Task, fingerprint: str, error: str, retry: bool, start: float) -> CaptureResult:
+def _failed(
+    task: Task, fingerprint: str, error: str, retry: bool, start: float | None
+) -> CaptureResult:
     return CaptureResult(
         name=task.name,
         input=task.display,
@@ -365,20 +367,10 @@ def _failed(task: Task, fingerprint: str, error: str, retry: bool, start: float)
         status="failed",
         error=one_line(error),
         retry=retry,
-        seconds=time.perf_counter() - start,
+        seconds=0.0 if start is None else time.perf_counter() - start,
     )
 
 
 def failed_unrun(task: Task, fingerprint: str, error: str) -> CaptureResult:
     """A task whose worker never answered (it died): recorded, and retried on re-run."""
-    return CaptureResult(
-        name=task.name,
-        input=task.display,
-        path=task.path,
-        size=task.size,
-        mtime_ns=task.mtime_ns,
-        fingerprint=fingerprint,
-        status="failed",
-        error=one_line(error),
-        retry=True,
-    )
+    return _failed(task, fingerprint, error, retry=True, start=None)
