@@ -32,26 +32,19 @@ def _when(t: float | None, start: float | None) -> str:
 Names = dict[str, list[str]]
 
 
-def _request_header(c: Connection, name: str, names: Names | None = None) -> Evidence:
-    loc = c.request.location if c.request else None
-    if c.request is None:
-        return Evidence("the capture does not show the upgrade request", loc, header=name)
-    values = names.get(name.lower(), ()) if names is not None else c.request.headers.get_all(name)
+def _header(c: Connection, name: str, response: bool, names: Names | None = None) -> Evidence:
+    """A header of the upgrade request (or response), or its absence, as evidence."""
+    head = c.response if response else c.request
+    loc = head.location if head else None
+    if head is None:
+        missing = "the server's answer" if response else "the upgrade request"
+        return Evidence(f"the capture does not show {missing}", loc, header=name)
+    values = names.get(name.lower(), ()) if names is not None else head.headers.get_all(name)
+    which = "response" if response else "request"
     if not values:
-        return Evidence(f"no {name} header in the upgrade request", loc, header=name)
+        return Evidence(f"no {name} header in the upgrade {which}", loc, header=name)
     shown = "; ".join(_short(v) for v in values)
-    return Evidence(f"request header {name}: {shown}", loc, header=name)
-
-
-def _response_header(c: Connection, name: str, names: Names | None = None) -> Evidence:
-    loc = c.response.location if c.response else None
-    if c.response is None:
-        return Evidence("the capture does not show the server's answer", loc, header=name)
-    values = names.get(name.lower(), ()) if names is not None else c.response.headers.get_all(name)
-    if not values:
-        return Evidence(f"no {name} header in the upgrade response", loc, header=name)
-    shown = "; ".join(_short(v) for v in values)
-    return Evidence(f"response header {name}: {shown}", loc, header=name)
+    return Evidence(f"{which} header {name}: {shown}", loc, header=name)
 
 
 def _proxy_headers(c: Connection) -> list[Evidence]:
@@ -172,9 +165,9 @@ def build(
             specs.append(("close", ""))
     for kind, arg in specs:
         if kind == "header":
-            out.append(_request_header(c, arg, req_names))
+            out.append(_header(c, arg, False, req_names))
         elif kind == "response_header":
-            out.append(_response_header(c, arg, resp_names))
+            out.append(_header(c, arg, True, resp_names))
         elif kind == "status":
             ev = _status(c)
             if ev is not None:

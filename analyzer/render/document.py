@@ -434,3 +434,27 @@ def verdict(doc: Doc, by_id: dict[str, Doc]) -> Doc:
         "also": [f"{findings[i]['title']} ({findings[i]['severity']})" for i in others],
         "also_findings": others,
     }
+
+
+def where(loc: dict[str, Any] | None, *, detail: bool = True) -> str:
+    """A location in words: "packet 9 (tcp.stream 0, from server)" or "HAR entry 1,
+    message 0"; ``detail=False`` leaves out the stream and direction (the HTML shows
+    them beside it)."""
+    if not loc:
+        return ""
+    if "packet" in loc:
+        if not detail:
+            return f"packet {loc['packet']}"
+        extra = []
+        if "stream" in loc:
+            extra.append(f"tcp.stream {loc['stream']}")
+        if "direction" in loc:
+            extra.append(f"from {loc['direction']}")
+        tail = f" ({', '.join(extra)})" if extra else ""
+        return f"packet {loc['packet']}{tail}"
+    if "entry" in loc:
+        text = f"HAR entry {loc['entry']}"
+        if "message" in loc:
+            text += f", message {loc['message']}"
+        return text
+    return ""

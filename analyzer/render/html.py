@@ -30,7 +30,14 @@ import jinja2
 from markupsafe import Markup
 
 from analyzer.pipeline import Analysis
-from analyzer.render.document import CLOSE_NAMES, OPCODE_NAMES, Doc, build_document, iso_time
+from analyzer.render.document import (
+    CLOSE_NAMES,
+    OPCODE_NAMES,
+    Doc,
+    build_document,
+    iso_time,
+    where,
+)
 from analyzer.render.options import DEFAULT_OPTIONS, RenderOptions
 from analyzer.render.preview import show
 from analyzer.render.svg import sequence_svg
@@ -149,19 +156,6 @@ class _Targets:
     absent: list[str] = field(default_factory=list)  # request headers shown as absent
     messages: set[int] = field(default_factory=set)
     frames: set[int] = field(default_factory=set)
-
-
-def _where(loc: dict[str, Any] | None) -> str:
-    if not loc:
-        return ""
-    if "packet" in loc:
-        return f"packet {loc['packet']}"
-    if "entry" in loc:
-        text = f"HAR entry {loc['entry']}"
-        if "message" in loc:
-            text += f", message {loc['message']}"
-        return text
-    return ""
 
 
 class _Page:
@@ -284,7 +278,7 @@ class _Page:
                 {
                     "label": e["label"],
                     "anchor": self._evidence_anchor(self._conn_at(loc, ci), e),
-                    "where": _where(loc),
+                    "where": where(loc, detail=False),
                     "packet": packet,
                     "stream": loc.get("stream") if loc else None,
                 }

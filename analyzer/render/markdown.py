@@ -8,10 +8,9 @@ capture), made printable and cut short.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from analyzer.pipeline import Analysis
-from analyzer.render.document import CLOSE_NAMES, Doc, build_document
+from analyzer.render.document import CLOSE_NAMES, Doc, build_document, where
 from analyzer.render.options import DEFAULT_OPTIONS, RenderOptions
 from analyzer.render.preview import show
 
@@ -36,25 +35,6 @@ def md_line(value: object, limit: int = 200) -> str:
 def first_sentence(text: str, limit: int = 240) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "\u2026"
-
-
-def where(loc: dict[str, Any] | None) -> str:
-    if not loc:
-        return ""
-    if "packet" in loc:
-        extra = []
-        if "stream" in loc:
-            extra.append(f"tcp.stream {loc['stream']}")
-        if "direction" in loc:
-            extra.append(f"from {loc['direction']}")
-        tail = f" ({', '.join(extra)})" if extra else ""
-        return f"packet {loc['packet']}{tail}"
-    if "entry" in loc:
-        text = f"HAR entry {loc['entry']}"
-        if "message" in loc:
-            text += f", message {loc['message']}"
-        return text
-    return ""
 
 
 def close_text(conn: Doc) -> str:
