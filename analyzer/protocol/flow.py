@@ -106,8 +106,6 @@ HEURISTIC_MIN_FRAMES: Final = 3
 
 _UNDECIDED, _HTTP, _HEURISTIC, _WS, _STOPPED = range(5)
 
-_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (see frames)
-
 
 @dataclass(frozen=True, slots=True)
 class FlowResult:
@@ -227,8 +225,6 @@ class FlowParser:
         self._ws: WebSocketStream | None = None
         self._readers: tuple[FrameReader, FrameReader] | None = None
         self._sides: tuple[Side, Side] = ("client", "server")
-        self._r0: FrameReader
-        self._r1: FrameReader
         self._feed0: Callable[[bytes, int, float], list[RawFrame]]
         self._feed1: Callable[[bytes, int, float], list[RawFrame]]
         self._frame0: Callable[[SideState, RawFrame], None]
@@ -243,55 +239,6 @@ class FlowParser:
         if type(chunk) is not bytes:
             chunk = bytes(chunk)  # memoryview/bytearray: the parsers slice and decode bytes
         if self._mode == _WS:
-            # Fast path, the common case: the reader is between frames and the chunk is
-            # exactly one whole frame with a 7- or 16-bit length (minimal) that fits the
-            # frame limit. Same RawFrame as FrameReader.feed would give, without its call,
-            # list and loop; anything else goes through feed.
-            r = self._r0 if from_orig else self._r1
-            n = len(chunk)
-            if n >= 2 and r._hdr is None and not r._head and not r.lost:
-                b1 = chunk[1]
-                length = b1 & 0x7F
-                hl = 2
-                if length == 126:
-                    if n >= 4:
-                        length = (chunk[2] << 8) | chunk[3]
-                        hl = 4 if length >= 126 else 0  # non-minimal: feed flags it
-                    else:
-                        hl = 0
-                elif length == 127:
-                    hl = 0  # 64-bit length: feed checks it
-                if hl:
-                    if b1 & 0x80:
-                        start = hl + 4
-                        mask: bytes | None = chunk[hl:start]
-                    else:
-                        start = hl
-                        mask = None
-                    if start + length == n and length <= r.max_frame_bytes:
-                        b0 = chunk[0]
-                        offset = r.offset
-                        r.offset = offset + n
-                        self._frame0(
-                            self._side0 if from_orig else self._side1,
-                            _new(
-                                RawFrame,
-                                (
-                                    b0 >= 0x80,
-                                    (b0 >> 4) & 7,
-                                    b0 & 0x0F,
-                                    mask,
-                                    length,
-                                    chunk[start:],
-                                    packet,
-                                    offset,
-                                    time,
-                                    packet,
-                                    0,
-                                ),
-                            ),
-                        )
-                        return
             if from_orig:
                 raws = self._feed0(chunk, packet, time)
                 if raws:
@@ -765,7 +712,6 @@ class FlowParser:
         mfb = self.limits.max_frame_bytes
         self._readers = (FrameReader(mfb, bufs[0].base), FrameReader(mfb, bufs[1].base))
         # Bound methods and side states for the hot path of data().
-        self._r0, self._r1 = self._readers
         self._feed0 = self._readers[0].feed
         self._feed1 = self._readers[1].feed
         self._frame0 = self._ws.frame
