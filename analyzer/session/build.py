@@ -27,13 +27,6 @@ class CloseSeen(NamedTuple):
 TransportEnd = str  # "fin" | "rst" | "open" (still open when the capture ended) | "unknown"
 
 
-def _before(message: Message, close: CloseSeen) -> bool:
-    # Frame order is exact where we have it; times can tie within one packet.
-    if close.frame_index is not None and message.frame_index is not None:
-        return message.frame_index < close.frame_index
-    return close.time is None or message.time <= close.time
-
-
 def summarize_close(
     closes: Sequence[CloseSeen],
     messages: Sequence[Message],
@@ -85,12 +78,22 @@ def summarize_close(
     else:
         echoed, end = None, "unknown"
 
-    before = [m for m in messages if _before(m, first)]
-    client_before = sum(1 for m in before if m.side == "client")
-    server_before = sum(1 for m in before if m.side == "server")
+    # Messages before the close: frame order is exact where we have it; times can tie
+    # within one packet. One pass with no call per message (a connection may hold 100k).
+    client_before = server_before = 0
+    last: Message | None = None
+    fi, ft = first.frame_index, first.time
+    for m in messages:
+        mfi = m.frame_index
+        if (mfi < fi) if (fi is not None and mfi is not None) else (ft is None or m.time <= ft):
+            if m.side == "client":
+                client_before += 1
+            elif m.side == "server":
+                server_before += 1
+            last = m
     since_last: float | None = None
-    if before and first.time is not None:
-        since_last = max(0.0, first.time - before[-1].time)
+    if last is not None and ft is not None:
+        since_last = max(0.0, ft - last.time)
     close = Close(
         side=first.side,
         code=first.code,
