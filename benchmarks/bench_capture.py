@@ -6,13 +6,19 @@
 FILE defaults to the largest capture in benchmarks/data/ (make one with
 make_large_capture.py). Runs, one after the other, each in its own process:
 
-- ws-analyzer: ``iter_connections`` over the file (reader, TCP reassembly, HTTP upgrade,
-  frames, messages, deflate), writing each frame's packet, opcode and close code;
+- ws-analyzer, the measured run: every connection of the file as the session model
+  (reader, TCP reassembly, HTTP upgrade, frames, messages with previews, deflate, closes,
+  anomalies), each frame record read (opcode, close code) as a consumer would;
+- ws-analyzer again, writing each frame's packet, opcode and close code as text for the
+  comparison (its time is printed too: formatting 370k lines in Python is not analysis,
+  but it is what the same output as tshark's costs us);
 - tshark: ``tshark -r FILE -Y websocket -T fields -e frame.number -e websocket.opcode
   -e websocket.payload.close.status_code``;
 
-then prints packets/s, MB/s and peak RSS (``os.wait4`` rusage of each process) for both,
-the ratio, and whether the two agree frame for frame (packet number, opcode, close code).
+then prints packets/s, MB/s and peak RSS (``os.wait4`` rusage of each process) for each,
+the ratio, and whether ws-analyzer and tshark agree frame for frame (packet number, opcode,
+close code). Which compiled fast paths were loaded is printed (``WS_ANALYZER_PURE=1`` in
+the environment measures the pure-Python path).
 """
 
 from __future__ import annotations
@@ -30,22 +36,31 @@ HERE = Path(__file__).resolve().parent
 TSHARK_FIELDS = ["frame.number", "websocket.opcode", "websocket.payload.close.status_code"]
 
 
-def worker(path: Path, out: Path) -> None:
-    """The measured ws-analyzer run (in a child process)."""
+def worker(path: Path, out: Path | None) -> None:
+    """The measured ws-analyzer run (in a child process); ``out``: also write the frames."""
+    from analyzer import accel
     from analyzer.session.build_pcap import PcapSession
 
     start = time.perf_counter()
     cpu = time.process_time()
     session = PcapSession(path)
-    connections = frames = 0
-    with out.open("w", buffering=1 << 20) as f:
-        write = f.write
+    connections = frames = closes = 0
+    if out is None:
         for conn in session.connections():
             connections += 1
             for fr in conn.frames or ():
                 frames += 1
-                code = "" if fr.close_code is None else fr.close_code
-                write(f"{fr.last_packet or fr.packet}\t{fr.opcode}\t{code}\n")
+                if fr.opcode == 8 and fr.close_code is not None:
+                    closes += 1
+    else:
+        with out.open("w", buffering=1 << 20) as f:
+            write = f.write
+            for conn in session.connections():
+                connections += 1
+                for fr in conn.frames or ():
+                    frames += 1
+                    code = "" if fr.close_code is None else fr.close_code
+                    write(f"{fr.last_packet or fr.packet}\t{fr.opcode}\t{code}\n")
     elapsed = time.perf_counter() - start
     result = {
         "elapsed": elapsed,
@@ -53,6 +68,7 @@ def worker(path: Path, out: Path) -> None:
         "packets": session.reader.packets,
         "connections": connections,
         "frames": frames,
+        "accel": [name for name, ok in accel.available().items() if ok and not accel.pure()],
     }
     print(json.dumps(result))
 
@@ -146,7 +162,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         ours_out = Path(tmp) / "ours.tsv"
         report = Path(tmp) / "ours.json"
-        cmd = [sys.executable, __file__, "--worker", str(path), str(ours_out)]
+        cmd = [sys.executable, __file__, "--worker", str(path), "-"]
         env_root = str(HERE.parent)
         os.environ["PYTHONPATH"] = env_root + os.pathsep + os.environ.get("PYTHONPATH", "")
         wall, rss, status = run(cmd, report)
@@ -154,6 +170,7 @@ def main() -> None:
             sys.exit(f"ws-analyzer run failed (exit {status})")
         info = json.loads(report.read_text())
         packets = info["packets"]
+        print(f"compiled fast paths: {', '.join(info['accel']) or 'none (pure Python)'}")
         print(
             f"ws-analyzer: {packets} packets, {info['connections']} connections, "
             f"{info['frames']} frames in {info['elapsed']:.2f} s ({wall:.2f} s wall with start-up, "
@@ -163,6 +180,15 @@ def main() -> None:
         print(
             f"  {ours_pps / 1e3:.0f}k packets/s, {size / info['elapsed'] / 1e6:.1f} MB/s, "
             f"peak RSS {rss / 2**20:.1f} MB"
+        )
+        cmd = [sys.executable, __file__, "--worker", str(path), str(ours_out)]
+        d_wall, d_rss, status = run(cmd, report)
+        if status:
+            sys.exit(f"ws-analyzer run with the frame dump failed (exit {status})")
+        dump = json.loads(report.read_text())
+        print(
+            f"  with the frames written as text for the comparison: {dump['elapsed']:.2f} s, "
+            f"{packets / dump['elapsed'] / 1e3:.0f}k packets/s, peak RSS {d_rss / 2**20:.1f} MB"
         )
         if args.stages:
             for stage in ("reader", "tcp"):
@@ -193,7 +219,8 @@ def main() -> None:
         )
         print(
             f"ratio: {ours_pps / t_pps:.1f}x tshark's packets/s "
-            f"({wall and packets / wall / t_pps:.1f}x counting interpreter start-up); "
+            f"({wall and packets / wall / t_pps:.1f}x counting interpreter start-up; "
+            f"{packets / dump['elapsed'] / t_pps:.1f}x writing the frames as text); "
             f"memory {rss / t_rss:.2f}x"
         )
         ours = sorted(our_frames(ours_out))
@@ -213,7 +240,7 @@ def main() -> None:
 
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "--worker":
-        worker(Path(sys.argv[2]), Path(sys.argv[3]))
+        worker(Path(sys.argv[2]), None if sys.argv[3] == "-" else Path(sys.argv[3]))
     elif len(sys.argv) == 4 and sys.argv[1] == "--stage":
         stage_worker(Path(sys.argv[3]), sys.argv[2])
     else:
