@@ -56,8 +56,9 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
+from analyzer import accel
 from analyzer.limits import Limits
 from analyzer.protocol import anomalies as A
 from analyzer.protocol.deflate import DEFLATE_FRAME_NAMES, PERMESSAGE, negotiate
@@ -92,6 +93,9 @@ from analyzer.session.model import (
     Response,
     Side,
 )
+
+if TYPE_CHECKING:
+    from analyzer import _fastws
 
 # Plain HTTP exchanges followed on one keep-alive connection while waiting for an upgrade.
 # Browsers open a fresh connection for WebSocket; a reverse proxy reusing an upstream
@@ -223,7 +227,14 @@ class FlowParser:
         self._handshake_seen = False
         # WS
         self._ws: WebSocketStream | None = None
-        self._readers: tuple[FrameReader, FrameReader] | None = None
+        # protocol.frames.FrameReader, or analyzer._fastws.FrameReader (the same interface)
+        self._readers: (
+            tuple[FrameReader | _fastws.FrameReader, FrameReader | _fastws.FrameReader] | None
+        ) = None
+        # The compiled WebSocket path (analyzer._fastws), looked up now so that tests can
+        # run one capture both ways in one process; used from _enter_ws on.
+        self._fastws = accel.fastws()
+        self._fast: _fastws.WsFlow | None = None
         self._sides: tuple[Side, Side] = ("client", "server")
         self._feed0: Callable[[bytes, int, float], list[RawFrame]]
         self._feed1: Callable[[bytes, int, float], list[RawFrame]]
@@ -329,6 +340,9 @@ class FlowParser:
         if ws is None and upgrade is None and response is None:
             return None
         final: list[Anomaly] = []
+        fast = self._fast
+        if fast is not None:
+            fast.push()  # the counters it keeps while it runs
         if ws is not None:
             assert self._readers is not None
             cut = [
@@ -389,7 +403,7 @@ class FlowParser:
             closes=tuple(ws.closes) if ws else (),
             anomalies=tuple(anomalies),
             message_count=dict(ws.message_count) if ws else {"client": 0, "server": 0},
-            last_time=self._last_time,
+            last_time=fast.last_time if fast is not None else self._last_time,
         )
 
     # -- helpers -----------------------------------------------------------------------
@@ -710,7 +724,14 @@ class FlowParser:
         self._sides = ("client", "server") if client == 0 else ("server", "client")
         bufs = self._bufs
         mfb = self.limits.max_frame_bytes
-        self._readers = (FrameReader(mfb, bufs[0].base), FrameReader(mfb, bufs[1].base))
+        fastws = self._fastws
+        if fastws is not None:
+            self._readers = (
+                fastws.FrameReader(mfb, bufs[0].base),
+                fastws.FrameReader(mfb, bufs[1].base),
+            )
+        else:
+            self._readers = (FrameReader(mfb, bufs[0].base), FrameReader(mfb, bufs[1].base))
         # Bound methods and side states for the hot path of data().
         self._feed0 = self._readers[0].feed
         self._feed1 = self._readers[1].feed
@@ -718,6 +739,17 @@ class FlowParser:
         self._side0 = self._ws.side(self._sides[0])
         self._side1 = self._ws.side(self._sides[1])
         self._mode = _WS
+        if fastws is not None:
+            # From now on the caller's sink.data(...) and sink.gap(...) go straight into C:
+            # instance attributes shadow the methods (the same work, see analyzer._fastws).
+            readers = self._readers
+            assert isinstance(readers[0], fastws.FrameReader)
+            assert isinstance(readers[1], fastws.FrameReader)
+            fast = self._fast = fastws.WsFlow(
+                self._ws, readers[0], readers[1], self._side0, self._side1, self._last_time
+            )
+            self.__dict__["data"] = fast.data
+            self.__dict__["gap"] = fast.gap
         # Held bytes: the client's early frames were sent before the 101 reached it, so
         # they go first; then what followed the 101 head.
         for d in (client, 1 - client):
