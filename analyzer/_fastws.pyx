@@ -34,7 +34,8 @@ import zlib
 
 from analyzer.protocol.deflate import InflateError
 from analyzer.protocol.frames import GAP, SKIPPED, RawFrame
-from analyzer.session.model import Frame, Message
+from analyzer.session.build import CloseSeen
+from analyzer.session.model import Frame, Location, Message
 
 cdef extern from *:
     """
@@ -154,6 +155,8 @@ cdef int _SKIPPED = SKIPPED
 cdef object _RawFrame = RawFrame
 cdef object _Frame = Frame
 cdef object _Message = Message
+cdef object _CloseSeen = CloseSeen
+cdef object _Location = Location
 cdef object _decompressobj = zlib.decompressobj
 cdef object _zlib_error = zlib.error
 cdef object _InflateError = InflateError
@@ -472,7 +475,9 @@ cdef class WsFlow:
     cdef object name0, name1
     cdef bint client0, client1
     cdef bint closed0, closed1, open0, open1
-    cdef list frames, messages
+    cdef list frames, messages, closes
+    cdef object capture, stream
+    cdef object _close_code, _close_reason
     cdef int64_t frame_count, message_total, count_client, count_server
     cdef int64_t cap
     cdef Py_ssize_t preview
@@ -494,6 +499,9 @@ cdef class WsFlow:
         self.client1 = side1.is_client
         self.frames = ws.frames
         self.messages = ws.messages
+        self.closes = ws.closes
+        self.capture = ws.capture
+        self.stream = ws.stream
         self.cap = ws.limits.max_messages_per_connection
         self.preview = ws.limits.max_preview_bytes
         self.budget = ws.limits.max_decompressed_bytes
@@ -578,13 +586,15 @@ cdef class WsFlow:
         cdef int64_t index, total
         cdef object preview, name, size, side
         cdef object o_total, o_opcode, o_index, o_rsv, o_length, o_offset, last
+        cdef object close_code = None
+        cdef object close_reason = None
         cdef PyObject* items[13]
         if (
             flags
             or not have
             or masked != is_client
             or (rsv and (rsv != 4 or opcode == 0 or opcode > 2 or not self.rsv1_first))
-            or (opcode > 2 and (opcode < 9 or opcode > 10 or length > 125 or not fin))
+            or (opcode > 2 and (opcode < 8 or opcode > 10 or length > 125 or not fin))
             or (self.closed0 if d == 0 else self.closed1)
             or (opcode == 0 and (not is_open or self.per_frame))
             or (opcode and opcode <= 2 and (is_open or (rsv and self.per_frame)))
@@ -676,6 +686,14 @@ cdef class WsFlow:
             items[10] = <PyObject*>_NONE
             items[11] = <PyObject*>o_index
             PyList_Append(self.messages, ws_pack(_Message, 12, items))
+        elif opcode == 8:
+            if not self._close(d, name, masked, mask, n, p, fpacket, offset, time, index):
+                return self._slow(d, fin, rsv, opcode, masked, mask, length, p, payload, have,
+                                  fpacket, offset, time, packet, flags)
+            self.frame_count = index + 1
+            close_code = self._close_code
+            close_reason = self._close_reason
+            self._close_code = self._close_reason = None
         else:
             # ping, pong: the record only
             self.frame_count = index + 1
@@ -699,11 +717,57 @@ cdef class WsFlow:
         items[7] = <PyObject*>o_length
         items[8] = <PyObject*>fpacket
         items[9] = <PyObject*>o_offset
-        items[10] = <PyObject*>_NONE
-        items[11] = <PyObject*>_NONE
+        items[10] = <PyObject*>close_code
+        items[11] = <PyObject*>close_reason
         items[12] = <PyObject*>last
         PyList_Append(self.frames, ws_pack(_Frame, 13, items))
         return 0
+
+    cdef bint _close(self, int d, object name, bint masked, const unsigned char* mask,
+                     Py_ssize_t n, const unsigned char* p, object fpacket, int64_t offset,
+                     object time, int64_t index) except -1:
+        """``WebSocketStream._close`` for a close with no problem to report (empty, or an
+        allowed code and a UTF-8 reason); False (nothing done) for any other."""
+        cdef unsigned char body[125]
+        cdef int code
+        cdef PyObject* items[6]
+        cdef object o_code = None
+        cdef object reason = None
+        cdef object o_index
+        if n == 1:
+            return False
+        if n:
+            if masked:
+                ws_unmask(body, p, n, mask)
+            else:
+                memcpy(body, p, n)
+            code = (body[0] << 8) | body[1]
+            # close_code_problem(code) is None
+            if not (1000 <= code <= 1003 or 1007 <= code <= 1014 or 3000 <= code <= 4999):
+                return False
+            if not ws_utf8_ok(body + 2, n - 2):
+                return False
+            o_code = code
+            reason = (<bytes>PyBytes_FromStringAndSize(<const char*>body + 2, n - 2)).decode(
+                "utf-8"
+            )
+        o_index = index
+        location = _Location(self.capture, fpacket, self.stream, name, offset)
+        items[0] = <PyObject*>name
+        items[1] = <PyObject*>time
+        items[2] = <PyObject*>o_code
+        items[3] = <PyObject*>reason
+        items[4] = <PyObject*>location
+        items[5] = <PyObject*>o_index
+        PyList_Append(self.closes, ws_pack(_CloseSeen, 6, items))
+        (self.side0 if d == 0 else self.side1).closed = True
+        if d == 0:
+            self.closed0 = True
+        else:
+            self.closed1 = True
+        self._close_code = o_code
+        self._close_reason = reason
+        return True
 
     cdef int _start(self, int d, object side, int rsv, int opcode, object fpacket,
                     int64_t index) except -1:
