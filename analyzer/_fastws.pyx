@@ -45,7 +45,8 @@ cdef extern from *:
     /* A tuple subclass (NamedTuple) instance from a C array, as tuple.__new__(cls, items)
        makes it; the items are borrowed. When no item can hold a reference cycle (ints,
        strings, floats, bytes, None: every record here), the record is left untracked by
-       the cycle collector, as the collector itself does for plain tuples. */
+       the cycle collector, as the collector itself does for plain tuples (which it can
+       only do for exact tuples, not for these NamedTuple records). */
     static PyObject* ws_pack(PyObject* cls, Py_ssize_t n, PyObject** items) {
         PyObject* out;
         Py_ssize_t i;
@@ -75,7 +76,7 @@ cdef extern from *:
     #endif
         for (i = 0; i < n; i++) {
             PyObject* o = items[i];
-            if (PyObject_IS_GC(o) && (!PyTuple_CheckExact(o) || PyObject_GC_IsTracked(o))) {
+            if (PyType_IS_GC(Py_TYPE(o))) {  /* conservative: any container type */
                 atomic = 0;
                 break;
             }
