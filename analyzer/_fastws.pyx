@@ -17,9 +17,14 @@ without it (tests/test_fastws.py, tests/test_accel_equivalence.py):
   invalid UTF-8 in an uncompressed message, a record limit reached, a payload lost to a gap
   or a limit) is built as a ``RawFrame`` and given to the Python ``frame``.
 
-The frame/message counters of the ``WebSocketStream`` are kept here while the fast path
-runs and written back (``push``) before any Python code that reads them, then read again
-(``pull``); ``FlowParser`` calls ``push`` before it reads the stream's results.
+The frame/message counters of the ``WebSocketStream`` (and each side's ``closed``/``open``)
+are kept here while the fast path runs and written back (``push``) before any Python code
+that reads them, then read again (``pull``); ``FlowParser`` calls ``push`` before it reads
+the stream's results. A single compressed message repeats ``Inflater.start``/``feed`` on
+the inflater's own fields (``_d``, ``takeover``, ``broken``, ``wbits``): a change there
+must be made here too. Records are built as ``tuple.__new__(cls, items)`` builds them, and
+left untracked by the cycle collector when they hold no container (they never can be part
+of a cycle).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE

@@ -50,6 +50,13 @@ complete frames. The masked side is the client. False-positive guards:
 
 A capture that starts in the middle of a frame cannot be recognised (the first bytes are
 payload); one that starts on a frame boundary usually is.
+
+In WebSocket mode, when ``analyzer._fastws`` is built and not switched off (``accel``),
+``data`` and ``gap`` become that module's ``WsFlow.data``/``gap`` (instance attributes
+bound in ``_enter_ws``): the caller's per-segment call goes straight into C, which reads
+the frames and records the common ones itself, on the same ``WebSocketStream``, and hands
+the others to ``WebSocketStream.frame``. ``result`` asks it to write its counters back
+first. The model is the same either way.
 """
 
 from __future__ import annotations

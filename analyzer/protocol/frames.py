@@ -15,6 +15,9 @@ reliable way to find the next header in arbitrary payload bytes.
 
 ``parse_header`` and ``serialize`` are the two halves of the wire format; tests check them
 against each other and against the ``websockets`` library.
+
+``analyzer._fastws.FrameReader`` (when built) is this reader in C, with the same records
+and state; ``FlowParser`` uses it in WebSocket mode (tests/test_fastws.py compares them).
 """
 
 from __future__ import annotations

@@ -21,6 +21,12 @@ held whole:
 
 A side's fragmented message is one of: none open, or open with its first frame's opcode;
 control frames may arrive between fragments (RFC 6455 5.4) and do not touch it.
+
+This module is the reference. ``analyzer._fastws`` (when built) repeats the common cases of
+``frame``, ``_start``, ``_piece``, ``_end``, ``_close`` and ``_single_compressed`` in C on
+the same ``SideState`` objects (and the ``Inflater``'s zlib object), and calls these
+methods for everything else; a change of behaviour here must be made there too
+(tests/test_fastws.py compares the two on captures and generated traffic).
 """
 
 from __future__ import annotations
