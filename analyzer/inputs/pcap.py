@@ -33,8 +33,9 @@ import struct
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import BinaryIO, Literal
+from typing import BinaryIO, Literal, NoReturn
 
+from analyzer import accel
 from analyzer.errors import InputError
 from analyzer.inputs.linktypes import LINKTYPE_NAMES, ip_offset
 from analyzer.session.model import Anomaly, Location
@@ -174,6 +175,9 @@ class PacketReader:
         self.anomaly_counts: dict[str, int] = {}
         self._anomalies: list[Anomaly] = []
         self._stream_cut = ""  # why the compressed stream stopped early, if it did
+        # The compiled record loop (analyzer._fastcap), looked up now so that a test can read
+        # the same file both ways in one process; None: the Python loops below.
+        self._fast = accel.fastcap()
 
     # -- anomalies -------------------------------------------------------------------------
 
@@ -209,9 +213,16 @@ class PacketReader:
                 rest = self._read(f, 20)
                 if len(rest) < 20:
                     raise InputError("pcap file header is cut short (24 bytes expected)", self.path)
+                if self._fast is not None:
+                    # The compiled record loop: the same segments, the same ways out.
+                    scanner: Iterator[Segment] = self._fast.Scanner(self, f, head + rest, False)
+                    return scanner
                 return self._pcap(f, head + rest)  # the generator closes the file
             if magic_le == PCAPNG_SHB:
                 self.format = "pcapng"
+                if self._fast is not None:
+                    scanner = self._fast.Scanner(self, f, head, True)
+                    return scanner
                 return self._pcapng(f, head)
             raise InputError(f"not a pcap or pcapng file (first bytes {head.hex(' ')})", self.path)
         except BaseException:
@@ -230,6 +241,54 @@ class PacketReader:
             # Whatever could be decompressed is read; noted when the reading stops.
             self._stream_cut = "the gzip stream ends early"
         return data
+
+    def _readinto(self, f: BinaryIO, view: memoryview) -> int:
+        """``_read`` into a buffer, for analyzer._fastcap (plain files only): how many bytes
+        were read, fewer than asked only at the end of the file."""
+        done, n = 0, len(view)
+        try:
+            while done < n:
+                got = f.readinto(view[done:])  # type: ignore[attr-defined]
+                if not got:
+                    break
+                done += got
+        except OSError as exc:
+            raise InputError(f"read error ({exc})", self.path) from None
+        return done
+
+    # The record loops' ways out, shared by the Python loops and analyzer._fastcap.
+
+    def _done(self, f: BinaryIO | _Gunzip, number: int) -> None:
+        """The end of a pass, however it ends: count, close, note a compressed stream cut."""
+        self.packets = number
+        f.close()
+        if self._stream_cut:
+            self._cut(self._stream_cut, number)
+
+    def _corrupt(self, message: str) -> NoReturn:
+        raise InputError(message, self.path)
+
+    def _record_too_large(self, number: int, caplen: int) -> NoReturn:
+        self._corrupt(f"record {number + 1} claims {caplen} bytes: corrupt pcap header")
+
+    def _block_length_impossible(self, number: int, blocklen: int) -> NoReturn:
+        self._corrupt(f"pcapng block after packet {number} has an impossible length {blocklen}")
+
+    def _block_too_large(self, number: int, blocklen: int) -> NoReturn:
+        self._corrupt(f"pcapng block after packet {number} claims {blocklen} bytes: corrupt header")
+
+    def _bad_bom(self, bom: bytes) -> NoReturn:
+        self._corrupt(f"pcapng section header has a bad byte-order magic {bom.hex()}")
+
+    def _caplen_exceeds_block(self, number: int, caplen: int) -> NoReturn:
+        self._corrupt(f"packet {number}: captured length {caplen} exceeds its block")
+
+    def _bad_interface(self, ifid: int, number: int) -> None:
+        self.note(
+            "capture.bad_interface",
+            f"packet refers to interface {ifid}, which was not described",
+            number,
+        )
 
     def _cut(self, why: str, number: int) -> None:
         if not self.truncated:
@@ -270,10 +329,7 @@ class PacketReader:
                 end = pos + 16 + caplen
                 if end > blen:
                     if caplen > MAX_RECORD:
-                        raise InputError(
-                            f"record {number + 1} claims {caplen} bytes: corrupt pcap header",
-                            self.path,
-                        )
+                        self._record_too_large(number, caplen)
                     buf = buf[pos:] + read(f, max(CHUNK, caplen + 16))
                     pos, blen = 0, len(buf)
                     end = 16 + caplen
@@ -320,10 +376,7 @@ class PacketReader:
                     )
                 pos = end
         finally:
-            self.packets = number
-            f.close()
-            if self._stream_cut:
-                self._cut(self._stream_cut, number)
+            self._done(f, number)
 
     def _pcapng(self, f: BinaryIO | _Gunzip, head: bytes) -> Iterator[Segment]:
         read = self._read
@@ -353,27 +406,17 @@ class PacketReader:
                     elif int.from_bytes(bom, "big") == PCAPNG_BOM:
                         endian = ">"
                     else:
-                        raise InputError(
-                            f"pcapng section header has a bad byte-order magic {bom.hex()}",
-                            self.path,
-                        )
+                        self._bad_bom(bom)
                     u32 = struct.Struct(endian + "I").unpack_from
                     epb = struct.Struct(endian + "IIIII").unpack_from
                     interfaces = []
                 blocklen = u32(buf, pos + 4)[0]
                 if blocklen < 12 or blocklen % 4:
-                    raise InputError(
-                        f"pcapng block after packet {number} has an impossible length {blocklen}",
-                        self.path,
-                    )
+                    self._block_length_impossible(number, blocklen)
                 end = pos + blocklen
                 if end > blen:
                     if blocklen > MAX_RECORD:
-                        raise InputError(
-                            f"pcapng block after packet {number} claims {blocklen} bytes: "
-                            "corrupt header",
-                            self.path,
-                        )
+                        self._block_too_large(number, blocklen)
                     buf = buf[pos:] + read(f, max(CHUNK, blocklen))
                     pos, blen = 0, len(buf)
                     end = blocklen
@@ -381,25 +424,21 @@ class PacketReader:
                         self.packets = number
                         self._cut("the last block is cut short", number)
                         return
+                if blocklen < 32 and (btype == BT_EPB or btype == BT_PB):
+                    # Too short for its own header (whose fields would be read past its end).
+                    self._block_length_impossible(number, blocklen)
                 if btype == BT_EPB:
                     ifid, ts_hi, ts_lo, caplen, _wirelen = epb(buf, pos + 8)
                     data = pos + 28
                     number += 1
                     if ifid >= len(interfaces):
-                        self.note(
-                            "capture.bad_interface",
-                            f"packet refers to interface {ifid}, which was not described",
-                            number,
-                        )
+                        self._bad_interface(ifid, number)
                         pos = end
                         continue
                     itf = interfaces[ifid]
                     stop = data + caplen
                     if stop > end - 4:
-                        raise InputError(
-                            f"packet {number}: captured length {caplen} exceeds its block",
-                            self.path,
-                        )
+                        self._caplen_exceeds_block(number, caplen)
                     l2, eo = itf.fast
                     ip = data + l2
                     if (
@@ -448,10 +487,7 @@ class PacketReader:
                 # Other blocks (name resolution, statistics, custom...) are skipped.
                 pos = end
         finally:
-            self.packets = number
-            f.close()
-            if self._stream_cut:
-                self._cut(self._stream_cut, number)
+            self._done(f, number)
 
     def _other_packet(
         self,
@@ -475,20 +511,14 @@ class PacketReader:
             data = pos + 28
             time = -1.0
         if ifid >= len(interfaces):
-            self.note(
-                "capture.bad_interface",
-                f"packet refers to interface {ifid}, which was not described",
-                number,
-            )
+            self._bad_interface(ifid, number)
             return
         itf = interfaces[ifid]
         if time < 0:
             time = ((ts_hi << 32) | ts_lo) / itf.divisor + itf.offset
         stop = data + caplen
         if stop > end - 4:
-            raise InputError(
-                f"packet {number}: captured length {caplen} exceeds its block", self.path
-            )
+            self._caplen_exceeds_block(number, caplen)
         seg = self._decode(buf, data, stop, itf.linktype, number)
         if seg is None:
             return
@@ -650,7 +680,10 @@ class PacketReader:
                     inner += 4
                     ext = buf[inner - 1]
                     while ext and inner < end:
-                        inner += buf[inner] << 2
+                        length = buf[inner] << 2  # in 4-octet units, the next type at the end
+                        if not length or inner + length > end:
+                            return None  # malformed: would loop for ever or read past the end
+                        inner += length
                         ext = buf[inner - 1]
                 if inner >= end:
                     return None

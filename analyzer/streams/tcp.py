@@ -38,6 +38,7 @@ import gc
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple, Protocol
 
+from analyzer import accel
 from analyzer.inputs.pcap import Segment, reverse_key
 from analyzer.limits import Limits
 
@@ -212,13 +213,21 @@ class TcpTracker:
         self.evicted = 0
         self.dropped = 0  # flows whose sink lost interest
         self._finished: list[TcpFlow] = []
+        # The compiled loop (analyzer._fastcap.run), looked up now so that a test can track
+        # the same segments both ways in one process; None: ``_run`` below.
+        self._fast = accel.fastcap()
 
     # -- the per-packet loop ----------------------------------------------------------------
 
     def run(self, segments: Iterable[Segment]) -> Iterator[TcpFlow]:
         _raise_gc_threshold()
         try:
-            yield from self._run(segments)
+            if self._fast is not None:
+                # The same loop; given a PacketReader, it takes the segments straight from
+                # the compiled record loop, without a tuple per packet.
+                yield from self._fast.run(self, segments)
+            else:
+                yield from self._run(segments)
         finally:
             _restore_gc_threshold()
 
