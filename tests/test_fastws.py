@@ -447,3 +447,23 @@ def test_same_frame_records_both_ways(case: tuple[list[tuple[str, Any]], int]) -
     for out in fast:
         if isinstance(out, list):
             assert all(type(rf) is pyframes.RawFrame for rf in out)
+
+
+def test_limits_too_large_for_c_integers_use_the_python_path() -> None:
+    huge = Limits(max_frame_bytes=1 << 70, max_decompressed_bytes=1 << 64)
+    events: list[tuple[str, str, Any]] = [
+        ("data", "client", serialize(1, b"hi", mask=b"abcd")),
+        ("data", "server", serialize(2, b"x" * 300)),
+    ]
+    fast, slow = _both(lambda: _run_flow("permessage-deflate", events, huge))
+    assert fast == slow
+    assert [m.size for m in fast[-1].messages] == [2, 300]
+    before = accel.pure()
+    try:
+        accel.set_pure(False)
+        parser = FlowParser("c", 0, huge)
+        parser.data(True, _request(), 1, 1.0)
+        parser.data(False, _response(""), 2, 2.0)
+        assert isinstance(parser._readers[0], pyframes.FrameReader)  # type: ignore[index]
+    finally:
+        accel.set_pure(before)

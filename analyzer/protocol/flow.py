@@ -731,7 +731,7 @@ class FlowParser:
         self._sides = ("client", "server") if client == 0 else ("server", "client")
         bufs = self._bufs
         mfb = self.limits.max_frame_bytes
-        fastws = self._fastws
+        fastws = self._fastws if _c_sized(self.limits) else None
         if fastws is not None:
             self._readers = (
                 fastws.FrameReader(mfb, bufs[0].base),
@@ -813,6 +813,19 @@ class FlowParser:
         for d, chunk, packet, time in order:
             self.data(d == 0, chunk, packet, time)
         self._start = first_time
+
+
+def _c_sized(limits: Limits) -> bool:
+    """The limits the compiled path reads fit its 64-bit integers (else: Python)."""
+    return all(
+        0 <= n < 1 << 62
+        for n in (
+            limits.max_frame_bytes,
+            limits.max_preview_bytes,
+            limits.max_decompressed_bytes,
+            limits.max_messages_per_connection,
+        )
+    )
 
 
 def _frame_start_plausible(data: bytes) -> bool:
