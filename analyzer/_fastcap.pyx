@@ -83,8 +83,9 @@ cdef extern from *:
 from analyzer.inputs import pcap as _pcap
 from analyzer.streams import tcp as _tcp
 
-DEF T_OBJECT_EX = 16
-DEF READONLY = 1
+cdef enum:
+    T_OBJECT_EX = 16  # structmember.h: a PyObject * slot, AttributeError when NULL
+    READONLY = 1
 
 cdef Py_ssize_t CHUNK = _pcap.CHUNK
 cdef Py_ssize_t MAX_RECORD = _pcap.MAX_RECORD
@@ -97,6 +98,7 @@ cdef uint32_t BT_SPB = _pcap.BT_SPB
 cdef uint32_t BT_EPB = _pcap.BT_EPB
 cdef uint32_t BT_DSB = _pcap.BT_DSB
 cdef int GTP_U_PORT = _pcap.GTP_U_PORT
+cdef dict MIN_BLOCK = _pcap.MIN_BLOCK
 
 # The link types the record loop decodes itself; any other goes to the reader's _decode
 # (ip_offset returns -1 for it there too, but the Python code is the authority).
@@ -108,7 +110,8 @@ cdef long long MASK32 = 0xFFFFFFFF
 
 # Key objects of recent 4-tuples, by a hash of their bytes: a packet of a flow seen lately
 # reuses its key object (its hash is cached, and the dict compares it by identity first).
-DEF KEY_CACHE = 4096
+cdef enum:
+    KEY_CACHE = 4096
 
 cdef enum:
     SKIP = 0  # not TCP, nothing to note: the Python decoder would return None quietly
@@ -640,7 +643,7 @@ cdef class Scanner:
                     self.reader._cut("the last block is cut short", self.number)
                     return 0
                 p = self.b
-            if blocklen < 32 and (btype == BT_EPB or btype == BT_PB):
+            if blocklen < 32 and blocklen < MIN_BLOCK.get(btype, 12):
                 self.reader._block_length_impossible(self.number, blocklen)
             if btype == BT_EPB:
                 ifid = _u32(p + 8, self.big)

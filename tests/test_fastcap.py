@@ -811,6 +811,15 @@ def test_timestamps_exactly_between_two_floats_round_to_even(tmp_path: Path, tsr
             + struct.pack("<III", 2, 16, 16)
             + bytes(4)
         ),
+        # A section header block and a secrets block too short for their fields.
+        lambda: (
+            _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1), "<")
+            + struct.pack("<III", 0x0A0D0D0A, 12, 0x1A2B3C4D)
+        ),
+        lambda: (
+            _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1), "<")
+            + struct.pack("<III", 0x0A, 12, 12)
+        ),
         # A packet on an interface never described, then a block with a bad byte-order magic.
         lambda: (
             _block(0x0A0D0D0A, struct.pack("<IHHq", 0x1A2B3C4D, 1, 0, -1), "<")

@@ -25,6 +25,13 @@ is read up to the cut and noted (``capture.truncated``); headers that cannot be 
 raise ``InputError``.
 
 pcapng Decryption Secrets Blocks are kept (``secrets``: TLS key log text) for the TLS layer.
+
+The loops below are the reference. When ``analyzer._fastcap`` is built (``analyzer.accel``),
+a reader made then iterates with its ``Scanner``: the same loop compiled, giving the same
+tuples, which decodes the common case (the link types above, IPv4 and IPv6 without extension
+headers, TCP) itself and calls this class's methods for everything else (``_decode``,
+``_other_packet``, ``_idb``, ``_shb``, ``_dsb``, ``_read``/``_readinto``, the ways out
+below). ``TcpTracker.run`` given such a reader takes its segments without making tuples.
 """
 
 from __future__ import annotations
@@ -55,6 +62,10 @@ BT_SPB = 0x00000003
 BT_EPB = 0x00000006
 BT_DSB = 0x0000000A
 SECRETS_TLS_KEYLOG = 0x544C534B  # "TLSK"
+# The smallest length of the blocks whose fixed fields are read: 12 bytes of type and
+# lengths, plus the section header's byte-order magic, version and section length, the
+# packet blocks' interface, timestamp and lengths, the secrets block's type and length.
+MIN_BLOCK = {PCAPNG_SHB: 28, BT_EPB: 32, BT_PB: 32, BT_DSB: 20}
 
 SHB_USERAPPL = 4
 SHB_HARDWARE = 2
@@ -424,8 +435,8 @@ class PacketReader:
                         self.packets = number
                         self._cut("the last block is cut short", number)
                         return
-                if blocklen < 32 and (btype == BT_EPB or btype == BT_PB):
-                    # Too short for its own header (whose fields would be read past its end).
+                if blocklen < 32 and blocklen < MIN_BLOCK.get(btype, 12):
+                    # Too short for its own fields (which would be read past its end).
                     self._block_length_impossible(number, blocklen)
                 if btype == BT_EPB:
                     ifid, ts_hi, ts_lo, caplen, _wirelen = epb(buf, pos + 8)

@@ -30,6 +30,11 @@ number) stays, so that its later packets are neither parsed nor numbered as a ne
 Open flows are bounded by ``Limits.max_open_flows``: past it the least recently seen flow
 is finished early (second-chance approximation of LRU, no per-packet bookkeeping beyond
 the last packet number), with a ``tcp.flow_evicted`` anomaly.
+
+``_run`` is the reference loop. When ``analyzer._fastcap`` is built (``analyzer.accel``), a
+tracker made then runs its compiled copy: the in-order case (lookup, last packet and time,
+next expected byte, ``sink.data``, ``sink.interested``) is done there, on these same
+``Half``/``TcpFlow`` objects, and everything else calls the methods below.
 """
 
 from __future__ import annotations
