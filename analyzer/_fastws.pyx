@@ -490,6 +490,8 @@ cdef class WsFlow:
     cdef Py_ssize_t budget
     cdef bint rsv1_first
     cdef bint per_frame
+    cdef object inf0, inf1  # the sides' Inflaters, once made
+    cdef bint takeover0, takeover1
     cdef public object last_time
 
     def __init__(self, ws, FrameReader r0, FrameReader r1, side0, side1, last_time):
@@ -920,14 +922,26 @@ cdef class WsFlow:
         cdef PyObject* items[12]
         cdef unsigned char* q
         cdef object o_total, o_opcode, o_index, o_size, preview
+        cdef bint takeover
         side = self.side0 if d == 0 else self.side1
         ws = self.ws
-        inf = side.inflater
+        # The side's Inflater, made once (SideState.inflater is never replaced); its
+        # context takeover and window are fixed when it is made.
+        inf = self.inf0 if d == 0 else self.inf1
         if inf is None:
-            inf = ws._inflater(side)
+            inf = side.inflater
+            if inf is None:
+                inf = ws._inflater(side)
+            if d == 0:
+                self.inf0 = inf
+                self.takeover0 = inf.takeover
+            else:
+                self.inf1 = inf
+                self.takeover1 = inf.takeover
+        takeover = self.takeover0 if d == 0 else self.takeover1
         # Inflater.start()
-        zd = inf._d
-        if zd is None or not inf.takeover or inf.broken:
+        zd = inf._d if takeover else None
+        if zd is None or inf.broken:
             zd = _decompressobj(-inf.wbits)
             inf._d = zd
             inf.broken = False
