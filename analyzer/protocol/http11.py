@@ -121,14 +121,17 @@ def _split(
         )
     raw = bytes(data[:end]).decode("latin-1")
     problems: list[Problem] = []
-    lines = raw.split("\n")
-    bare_lf = 0
-    for i in range(len(lines)):
-        if lines[i].endswith("\r"):
-            lines[i] = lines[i][:-1]
-        elif i < len(lines) - 1:
-            bare_lf += 1
-    if bare_lf:
+    crlf = raw.count("\r\n")
+    if crlf == raw.count("\n"):
+        lines = raw.split("\r\n")  # every line ends with CRLF: the common case
+    else:
+        lines = raw.split("\n")
+        bare_lf = 0
+        for i in range(len(lines)):
+            if lines[i].endswith("\r"):
+                lines[i] = lines[i][:-1]
+            elif i < len(lines) - 1:
+                bare_lf += 1
         problems.append((A.HTTP_BARE_LF, f"expected CRLF line ends; found {bare_lf} bare LF"))
     while lines and lines[-1] == "":
         lines.pop()
