@@ -56,20 +56,33 @@ cdef extern from *:
        gives (correctly rounded), for ticks >= 2**53. 0 when not done here (*out unset). */
     static int fastcap_exact_div(uint64_t ticks, uint64_t div, double *out) {
     #ifdef __SIZEOF_INT128__
-        uint64_t q, m;
-        unsigned __int128 n, rem;
+        uint64_t q, r, m, rem, scale_bits;
+        double scale;
         int k, s;
         if (div == 0) return 0;
         q = ticks / div;
+        r = ticks % div;
         if (q == 0) return 0;
         k = 63 - __builtin_clzll(q);      /* 2**k <= ticks / div < 2**(k+1) */
         s = 52 - k;
         if (s < 0) return 0;
-        n = (unsigned __int128)ticks << s;
-        m = (uint64_t)(n / div);          /* in [2**52, 2**53) */
-        rem = n % div;
-        if (rem * 2 > div || (rem * 2 == div && (m & 1))) m += 1;
-        *out = ldexp((double)m, -s);
+        /* m = floor(ticks * 2**s / div), in [2**52, 2**53); rem what is left over */
+        if (s == 0) {
+            m = q;
+            rem = r;
+        } else if (r >> (64 - s) == 0) {   /* r << s fits: two 64-bit divisions */
+            m = (q << s) + (r << s) / div;
+            rem = (r << s) % div;
+        } else {
+            unsigned __int128 n = (unsigned __int128)r << s;
+            m = (q << s) + (uint64_t)(n / div);
+            rem = (uint64_t)(n % div);
+        }
+        /* round half to even; rem < div, so 2 * rem is compared without overflow */
+        if (rem > div - rem || (rem == div - rem && (m & 1))) m += 1;
+        scale_bits = (uint64_t)(1023 - s) << 52;   /* 2**-s, exact */
+        memcpy(&scale, &scale_bits, sizeof scale);
+        *out = (double)m * scale;
         return 1;
     #else
         (void)ticks; (void)div; (void)out;
@@ -185,6 +198,7 @@ cdef struct Decoded:
     Py_ssize_t tcp_end  # payload start
     Py_ssize_t pay_end
     Py_ssize_t missing  # bytes the IP header announces beyond the record (snapshot length)
+    bint snapped  # the record ends before the IP packet does (counted even if missing is 0)
 
 
 cdef inline Py_ssize_t _ip_at(const unsigned char *b, Py_ssize_t ip, Py_ssize_t end) noexcept nogil:
@@ -297,7 +311,8 @@ cdef int _decode(
             return SLOW
         d.tcp = l4
         d.tcp_end = tcp_end
-        if declared_end <= end:
+        d.snapped = declared_end > end
+        if not d.snapped:
             d.pay_end = declared_end
             d.missing = 0
         else:
@@ -550,7 +565,7 @@ cdef class Scanner:
         self.s_payload = self._bytes(d.tcp_end, d.pay_end)
         self.s_missing = d.missing
         self.s_number = self.number
-        if d.missing:
+        if d.snapped:
             self.reader.snapped += 1
         return 1
 
@@ -728,6 +743,7 @@ cdef class Scanner:
 
 # -- TCP: the in-order case of TcpTracker._run -----------------------------------------------
 
+cdef object ZERO = 0
 cdef object S_DATA = "data"
 cdef object S_INTERESTED = "interested"
 
@@ -822,7 +838,7 @@ def run(tracker, segments):
                 if tcp.packet(
                     PyLong_FromLongLong(sc.s_number), sc.time(), sc.s_key, None, sc.s_seq,
                     sc.s_flags, payload, PyBytes_GET_SIZE(payload),
-                    PyLong_FromLongLong(sc.s_missing), sc.s_missing,
+                    PyLong_FromLongLong(sc.s_missing) if sc.s_missing else ZERO, sc.s_missing,
                 ):
                     continue
                 if finished:
