@@ -406,9 +406,13 @@ cdef class Scanner:
             Py_XDECREF(self.keys[i])
 
     def __del__(self):
-        # An abandoned pass ends as the Python generator's finally would end it; one never
-        # started only lets its file go.
-        if not self.done and self.reader is not None:
+        if self.reader is not None:
+            self.close()
+
+    def close(self):
+        """As a generator's ``close()``: a pass under way ends as the Python generator's
+        ``finally`` would end it; one never started only lets its file go."""
+        if not self.done:
             if self.started:
                 self.finish()
             else:

@@ -306,13 +306,16 @@ def test_the_compiled_loop_decodes_the_common_case_itself() -> None:
 # -- ways out of a pass -----------------------------------------------------------------------
 
 
-def _abandon(path: Path, after: int) -> dict[str, object]:
+def _abandon(path: Path, after: int, close: bool) -> dict[str, object]:
     reader = PacketReader(path)
     it = iter(reader)
     taken = [next(it) for _ in range(after)]
+    if close:
+        it.close()  # type: ignore[attr-defined]
+        closed = reader_state(reader)
     del it
     gc.collect()
-    return {"taken": taken, **reader_state(reader)}
+    return {"taken": taken, "closed": closed if close else None, **reader_state(reader)}
 
 
 def test_a_pass_abandoned_half_way_ends_as_the_python_generator_does() -> None:
@@ -320,8 +323,9 @@ def test_a_pass_abandoned_half_way_ends_as_the_python_generator_does() -> None:
     # never ran, and its file is left to the garbage collector with a ResourceWarning.)
     path = DATA / "pcap" / "zeek" / "wstunnel-ssh.pcap"
     for after in (1, 5):
-        slow, fast = both(lambda: _abandon(path, after))  # noqa: B023
-        assert_same(slow, fast)
+        for close in (False, True):
+            slow, fast = both(lambda: _abandon(path, after, close))  # noqa: B023
+            assert_same(slow, fast)
         assert slow["packets"] not in (0, PacketReader(path).packets)
 
 
