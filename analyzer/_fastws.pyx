@@ -28,7 +28,7 @@ of a cycle).
 """
 
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
-from cpython.list cimport PyList_Append
+from cpython.list cimport PyList_Append, PyList_GET_SIZE
 from cpython.object cimport PyObject
 from libc.stdint cimport int64_t, uint8_t, uint64_t
 from libc.stdlib cimport free, malloc, realloc
@@ -738,8 +738,9 @@ cdef class WsFlow:
         allowed code and a UTF-8 reason); False (nothing done) for any other."""
         cdef unsigned char body[125]
         cdef int code
-        cdef PyObject* items[6]
+        cdef PyObject* items[7]
         cdef object o_code = None
+        cdef object before = None
         cdef object reason = None
         cdef object o_index
         if n == 1:
@@ -767,7 +768,16 @@ cdef class WsFlow:
         items[3] = <PyObject*>reason
         items[4] = <PyObject*>location
         items[5] = <PyObject*>o_index
-        PyList_Append(self.closes, ws_pack(_CloseSeen, 6, items))
+        # WebSocketStream._close: CloseSeen.before
+        if (
+            PyList_GET_SIZE(self.closes) == 0
+            and not self.open0
+            and not self.open1
+            and self.message_total <= self.cap
+        ):
+            before = (self.count_client, self.count_server, PyList_GET_SIZE(self.messages))
+        items[6] = <PyObject*>before
+        PyList_Append(self.closes, ws_pack(_CloseSeen, 7, items))
         (self.side0 if d == 0 else self.side1).closed = True
         if d == 0:
             self.closed0 = True

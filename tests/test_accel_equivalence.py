@@ -20,8 +20,12 @@ from pathlib import Path
 import pytest
 
 from analyzer import accel
+from analyzer.errors import AnalyzerError
+from analyzer.inputs.keylog import gather_keylog
 from analyzer.limits import DEFAULT_LIMITS, Limits
-from analyzer.session.build_pcap import read_packet_capture
+from analyzer.protocol.flow import FlowParser
+from analyzer.session.build import summarize_close
+from analyzer.session.build_pcap import PcapSession, read_packet_capture
 from analyzer.session.model import Capture
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -124,3 +128,38 @@ def test_same_model_with_and_without_the_fast_paths(path: Path, limits: Limits) 
     problems = list(_differences(fast, slow))
     assert not problems, "\n".join(problems[:10])
     assert fast == slow
+
+
+@pytest.mark.parametrize("pure", [False, True], ids=["compiled", "python"])
+def test_close_counts_kept_by_the_stream_equal_a_count_over_the_messages(pure: bool) -> None:
+    # CloseSeen.before is filled as the close is seen (both paths), so that summarize_close
+    # need not scan every message; it must say what the scan over the messages says.
+    checked = with_before = 0
+    before = accel.pure()
+    accel.set_pure(pure)
+    try:
+        for path in CAPTURES:
+            keys = path.with_suffix(".keys")
+            session = PcapSession(path, keylog=keys if keys.is_file() else None)
+            session.file_keys = session.keys = gather_keylog(session.keylog)
+            try:
+                flows = list(session.tracker.run(session.reader))
+            except AnalyzerError:
+                continue
+            for flow in flows:
+                sink = flow.owner if flow.owner is not None else flow.sink
+                sink = getattr(sink, "chosen", sink)
+                sink = getattr(sink, "inner", sink)
+                if not isinstance(sink, FlowParser) or (result := sink.result()) is None:
+                    continue
+                end = flow.end or "open"
+                counted = summarize_close(result.closes, result.messages, end)
+                scanned = summarize_close(
+                    [c._replace(before=None) for c in result.closes], result.messages, end
+                )
+                assert counted == scanned, f"{path.name} stream {flow.stream}"
+                checked += 1
+                with_before += bool(result.closes and result.closes[0].before)
+    finally:
+        accel.set_pure(before)
+    assert checked > 100 and with_before > 50

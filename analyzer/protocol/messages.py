@@ -559,6 +559,17 @@ class WebSocketStream:
                         rf.packet,
                         rf.offset,
                     )
+        before = None
+        if (
+            not self.closes
+            and not self._client.open
+            and not self._server.open
+            and self.message_total <= self._cap
+        ):
+            # Every message so far is recorded and none is half-sent: the ones before this
+            # close are exactly the first len(messages) (see CloseSeen.before).
+            count = self.message_count
+            before = (count["client"], count["server"], len(self.messages))
         self.closes.append(
             CloseSeen(
                 name,
@@ -567,6 +578,7 @@ class WebSocketStream:
                 reason,
                 Location(self.capture, rf.packet, self.stream, name, rf.offset),
                 index,
+                before,
             )
         )
         s.closed = True

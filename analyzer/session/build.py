@@ -22,6 +22,11 @@ class CloseSeen(NamedTuple):
     reason: str | None
     location: Location | None = None
     frame_index: int | None = None
+    # Data messages before this close, when the source knew them as it saw the close:
+    # (client's, server's, how many of ``messages`` came first). Only for a close seen with
+    # no message half-sent on either side and every message recorded, so that exactly the
+    # first ones of ``messages`` precede it; None: summarize_close counts them itself.
+    before: tuple[int, int, int] | None = None
 
 
 TransportEnd = str  # "fin" | "rst" | "open" (still open when the capture ended) | "unknown"
@@ -79,10 +84,15 @@ def summarize_close(
         echoed, end = None, "unknown"
 
     # Messages before the close: frame order is exact where we have it; times can tie
-    # within one packet. One pass with no call per message (a connection may hold 100k).
+    # within one packet. One pass with no call per message (a connection may hold 100k),
+    # none when the source counted them.
     client_before = server_before = 0
     last: Message | None = None
     fi, ft = first.frame_index, first.time
+    if first.before is not None:
+        client_before, server_before, n = first.before
+        last = messages[n - 1] if n else None
+        messages = ()
     for m in messages:
         mfi = m.frame_index
         if (mfi < fi) if (fi is not None and mfi is not None) else (ft is None or m.time <= ft):
