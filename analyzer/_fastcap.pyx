@@ -8,11 +8,13 @@ their methods, on the same objects, so that the results are the same either way.
 ``Scanner(reader, f, header, pcapng)``
     The record loop of ``PacketReader._pcap`` / ``_pcapng``. Iterated, it yields the same
     segment tuples. It decodes the common link layers, IPv4 and IPv6 without extension
-    headers and whole TCP segments itself; anything else (fragments, truncated or malformed
-    headers, tunnels, snapped segments, Simple and obsolete Packet Blocks, interface,
-    section and secrets blocks, every error and anomaly) goes to the reader's own methods
-    (``_decode``, ``_other_packet``, ``_idb``, ``_shb``, ``_dsb``, ``note``, ``_cut``...).
-    File blocks are read with ``reader._read`` (plain or gzip), a chunk at a time.
+    headers and TCP segments (whole or cut by the snapshot length) itself; anything else
+    (fragments, truncated or malformed headers, extension headers, tunnels, unknown link
+    types, Simple and obsolete Packet Blocks, interface, section and secrets blocks, every
+    error and anomaly) goes to the reader's own methods (``_decode``, ``_other_packet``,
+    ``_idb``, ``_shb``, ``_dsb``, ``note``, ``_cut``...). The file is read a chunk at a time
+    into one buffer kept for the pass (``reader._readinto`` for plain files, ``reader._read``
+    for gzip), refilled when and as much as the Python loops refill theirs.
 
 ``run(tracker, segments)``
     ``TcpTracker._run``: for a ``Scanner`` it takes each segment straight from the record
@@ -36,7 +38,7 @@ from cpython.memoryview cimport PyMemoryView_FromMemory
 from cpython.buffer cimport PyBUF_WRITE
 from cpython.object cimport PyObject, PyTypeObject, Py_TYPE
 from cpython.ref cimport Py_INCREF, Py_XDECREF
-from libc.stdint cimport int64_t, uint32_t, uint64_t
+from libc.stdint cimport uint32_t, uint64_t
 from libc.string cimport memcmp, memcpy, memmove, memset
 
 cdef extern from "Python.h":
