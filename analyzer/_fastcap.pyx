@@ -446,9 +446,13 @@ cdef class Scanner:
         if self.gz:
             data = self.read(self.f, n)
             got = PyBytes_GET_SIZE(data)
+            if got > n:
+                raise ValueError(f"read({n}) returned {got} bytes")
             memcpy(self.mem + rem, PyBytes_AS_STRING(data), got)
         else:
             got = self.readinto(self.f, self.view[rem:need])
+            if not 0 <= got <= n:
+                raise ValueError(f"readinto of {n} bytes returned {got}")
         self.blen = rem + got
         return 0
 
