@@ -98,16 +98,20 @@ def reverse_key(key: bytes) -> bytes:
 
 def key_endpoints(key: bytes) -> tuple[str, str]:
     """``("ip:port", "ip:port")`` of the sender and receiver of a key, IPv6 in brackets."""
-    import ipaddress
-
     n = (len(key) - 4) >> 1
     sport = int.from_bytes(key[2 * n : 2 * n + 2], "big")
     dport = int.from_bytes(key[2 * n + 2 :], "big")
+    if n == 4:
+        # What ipaddress prints for IPv4, without its objects (once per connection).
+        return (
+            "{}.{}.{}.{}:{}".format(*key[:4], sport),
+            "{}.{}.{}.{}:{}".format(*key[4:8], dport),
+        )
+    import ipaddress
+
     src = ipaddress.ip_address(key[:n])
     dst = ipaddress.ip_address(key[n : 2 * n])
-    if n == 16:
-        return f"[{src}]:{sport}", f"[{dst}]:{dport}"
-    return f"{src}:{sport}", f"{dst}:{dport}"
+    return f"[{src}]:{sport}", f"[{dst}]:{dport}"
 
 
 class _Interface:

@@ -512,6 +512,27 @@ def test_reverse_key() -> None:
     assert reverse_key(reverse_key(key)) == key
 
 
+@given(
+    st.binary(min_size=4, max_size=4),
+    st.binary(min_size=16, max_size=16),
+    st.binary(min_size=4, max_size=4),
+)
+def test_key_endpoints_print_addresses_as_ipaddress_does(
+    v4: bytes, v6: bytes, ports: bytes
+) -> None:
+    import ipaddress
+
+    sport, dport = int.from_bytes(ports[:2], "big"), int.from_bytes(ports[2:], "big")
+    assert key_endpoints(v4 + v4[::-1] + ports) == (
+        f"{ipaddress.ip_address(v4)}:{sport}",
+        f"{ipaddress.ip_address(v4[::-1])}:{dport}",
+    )
+    assert key_endpoints(v6 + v6[::-1] + ports) == (
+        f"[{ipaddress.ip_address(v6)}]:{sport}",
+        f"[{ipaddress.ip_address(v6[::-1])}]:{dport}",
+    )
+
+
 # -- any bytes ------------------------------------------------------------------------------
 
 
