@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from protocol_helpers import feed
 from test_proto_anomalies import ACCEPT, KEY, M, request, response
 
@@ -14,6 +18,9 @@ from analyzer.protocol.http11 import (
     NotHttp,
     RequestHead,
     ResponseHead,
+    _split,
+    _split_lines,
+    find_end,
     parse_request_head,
     parse_response_head,
     ws_url,
@@ -268,3 +275,39 @@ def test_accept_is_checked_against_key() -> None:
     assert KEY and ACCEPT
     r = feed([(True, request()), (False, response(accept="x"))])
     assert [a.code for a in r.anomalies] == [A.HANDSHAKE_WRONG_ACCEPT]
+
+
+_TOKEN_CHARS = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.text(alphabet=st.characters(blacklist_characters="\r\n", max_codepoint=255), max_size=40),
+    st.lists(
+        st.tuples(
+            st.text(alphabet=_TOKEN_CHARS, min_size=1, max_size=12),
+            st.text(
+                alphabet=st.characters(blacklist_characters="\r\n", max_codepoint=255),
+                max_size=30,
+            ),
+        ),
+        max_size=12,
+    ),
+    st.integers(min_value=0, max_value=14),
+)
+def test_the_one_pass_split_of_a_clean_head_equals_the_line_by_line_split(
+    start: str, fields: list[tuple[str, str]], max_fields: int
+) -> None:
+    # _split takes a shortcut for heads with CRLF everywhere and "token:value" fields;
+    # what it gives must be what the general line-by-line split gives.
+    raw = start + "\r\n" + "".join(f"{n}:{v}\r\n" for n, v in fields) + "\r\n"
+    limits = Limits(max_header_count=max_fields)
+    data = raw.encode("latin-1")
+    assert _split(data, limits) == _split_lines(raw, len(data), limits)
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.binary(max_size=16).map(lambda b: bytes(b"\r\na"[x % 3] for x in b)), st.integers(0, 3))
+def test_find_end_is_the_end_of_the_first_blank_line(data: bytes, start: int) -> None:
+    m = re.compile(rb"\r?\n\r?\n").search(data, start)
+    assert find_end(data, start) == (m.end() if m else -1)
