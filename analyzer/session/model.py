@@ -153,7 +153,7 @@ class Headers:
 
     def get_all(self, name: str) -> tuple[str, ...]:
         lname = name.lower()
-        return tuple(h.value for h in self.items if h.name.lower() == lname)
+        return tuple([h.value for h in self.items if h.name.lower() == lname])
 
     def get(self, name: str) -> str | None:
         """The first value of ``name`` (case-insensitive), or None when absent."""
@@ -170,7 +170,10 @@ class Headers:
         """Comma-separated list values of every ``name`` field, stripped, in order."""
         out: list[str] = []
         for value in self.get_all(name):
-            out.extend(t.strip() for t in value.split(",") if t.strip())
+            for t in value.split(","):
+                t = t.strip()
+                if t:
+                    out.append(t)
         return tuple(out)
 
     @classmethod
