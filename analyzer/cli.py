@@ -120,11 +120,40 @@ class _Group(click.Group):
             sys.exit(130)
 
 
+def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: the version, and whether packet captures run the compiled loops (a
+    support question: "why is it slow here?")."""
+    if not value or ctx.resilient_parsing:
+        return
+    from analyzer import accel
+
+    built = accel.available()
+    if accel.pure():
+        how = "pure Python (WS_ANALYZER_PURE is set)"
+    elif all(built.values()):
+        how = "compiled (Cython)"
+    else:
+        missing = ", ".join(name for name, ok in built.items() if not ok)
+        how = (
+            f"pure Python ({missing} not built: no C compiler when it was installed); "
+            "several times slower"
+        )
+    click.echo(f"ws-analyzer {__version__}\npacket-capture loops: {how}")
+    ctx.exit()
+
+
 @click.group(
     cls=_Group,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
-@click.version_option(__version__, prog_name="ws-analyzer")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_version,
+    help="Show the version, and whether the compiled packet-capture loops are in use.",
+)
 def main() -> None:
     """Find out why a WebSocket connection failed, from a capture alone.
 

@@ -163,3 +163,24 @@ def test_close_counts_kept_by_the_stream_equal_a_count_over_the_messages(pure: b
     finally:
         accel.set_pure(before)
     assert checked > 100 and with_before > 50
+
+
+def test_version_says_which_packet_capture_loops_run() -> None:
+    from click.testing import CliRunner
+
+    from analyzer.cli import main
+
+    out = CliRunner().invoke(main, ["--version"])
+    assert out.exit_code == 0
+    assert out.output.startswith("ws-analyzer ")
+    if all(accel.available().values()):
+        assert "packet-capture loops: compiled (Cython)" in out.output
+    else:
+        assert "not built" in out.output
+    before = accel.pure()
+    accel.set_pure(True)
+    try:
+        out = CliRunner().invoke(main, ["--version"])
+    finally:
+        accel.set_pure(before)
+    assert "pure Python (WS_ANALYZER_PURE is set)" in out.output
