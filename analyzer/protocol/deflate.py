@@ -92,8 +92,13 @@ def negotiate(response: Headers) -> tuple[DeflateParams | None, list[str]]:
     A problem is a sentence for a ``deflate.bad_parameters`` anomaly; an unusable window
     size falls back to 15 (inflating with a larger window is always safe).
     """
+    return negotiate_tokens(response.tokens("Sec-WebSocket-Extensions"))
+
+
+def negotiate_tokens(items: tuple[str, ...]) -> tuple[DeflateParams | None, list[str]]:
+    """``negotiate`` on the response's Sec-WebSocket-Extensions list items."""
     problems: list[str] = []
-    for item in response.tokens("Sec-WebSocket-Extensions"):
+    for item in items:
         name, params = _params(item)
         if name == PERMESSAGE:
             kw: dict[str, int] = {}

@@ -68,16 +68,24 @@ from typing import TYPE_CHECKING, Final
 from analyzer import accel
 from analyzer.limits import Limits
 from analyzer.protocol import anomalies as A
-from analyzer.protocol.deflate import DEFLATE_FRAME_NAMES, PERMESSAGE, negotiate
+from analyzer.protocol.deflate import (
+    DEFLATE_FRAME_NAMES,
+    PERMESSAGE,
+    DeflateParams,
+    negotiate_tokens,
+)
 from analyzer.protocol.frames import KNOWN_OPCODES, FrameReader, RawFrame, parse_header, unmask
 from analyzer.protocol.http11 import (
     BodyFraming,
     ChunkedSkipper,
+    FieldIndex,
     NotHttp,
     Problem,
     RequestHead,
     ResponseHead,
     check_accept,
+    field_index,
+    field_tokens,
     is_websocket_upgrade,
     keeps_alive,
     looks_like_request,
@@ -183,10 +191,15 @@ def is_websocket_attempt(headers: Headers) -> bool:
     ``Sec-WebSocket-Key`` or ``Sec-WebSocket-Version`` header, which only a WebSocket
     handshake carries (RFC 6455 4.1, 11.3.1, 11.3.5). Either way the exchange is kept as a
     connection (a failed attempt when the answer is not 101)."""
+    return _is_attempt(field_index(headers))
+
+
+def _is_attempt(index: FieldIndex) -> bool:
+    """``is_websocket_attempt`` on a head's ``index``."""
     return (
-        is_websocket_upgrade(headers)
-        or headers.get("Sec-WebSocket-Key") is not None
-        or headers.get("Sec-WebSocket-Version") is not None
+        is_websocket_upgrade(index)
+        or "sec-websocket-key" in index
+        or "sec-websocket-version" in index
     )
 
 
@@ -200,7 +213,7 @@ class _Pending:
         self.packet = packet
         self.offset = offset
         self.time = time
-        self.upgrade = is_websocket_attempt(head.headers)
+        self.upgrade = _is_attempt(head.index)
 
 
 class FlowParser:
@@ -653,7 +666,7 @@ class FlowParser:
             return True  # informational: the request still waits for its final answer
         pending = self._pending.pop(0) if self._pending else None
         if pending is None:
-            if head.status == 101 and is_websocket_upgrade(head.headers):
+            if head.status == 101 and is_websocket_upgrade(head.index):
                 self._problems(head.problems, "server", packet, offset)
                 self._add(
                     A.HANDSHAKE_RESPONSE_WITHOUT_REQUEST,
@@ -676,7 +689,7 @@ class FlowParser:
             self._response_loc = loc
             self._awaiting_upgrade = False
             if head.status == 101:
-                problem = check_accept(pending.head.headers, head.headers)
+                problem = check_accept(pending.head.index, head.index)
                 if problem is not None:
                     self._add(problem[0], problem[1], "server", packet, offset)
                 self._enter_ws(handshake_seen=True)
@@ -685,8 +698,8 @@ class FlowParser:
             self._stop()  # switched to another protocol (h2c, ...)
             return False
         d = 1 - (self._client or 0)
-        if not keeps_alive(head.version, head.headers) or not keeps_alive(
-            pending.head.version, pending.head.headers
+        if not keeps_alive(head.version, head.index) or not keeps_alive(
+            pending.head.version, pending.head.index
         ):
             self._stop()
             return False
@@ -709,14 +722,11 @@ class FlowParser:
         deflate = None
         other = False
         if self._response is not None:
-            deflate, problems = negotiate(self._response.headers)
+            deflate, problems, other = _extensions(
+                field_tokens(self._response.index, "sec-websocket-extensions")
+            )
             for p in problems:
                 self._add(A.BAD_PARAMETERS, p, "server", None, None)
-            names = {
-                e.split(";", 1)[0].strip().lower()
-                for e in self._response.headers.tokens("Sec-WebSocket-Extensions")
-            }
-            other = bool(names - {PERMESSAGE, *DEFLATE_FRAME_NAMES})
         self._handshake_seen = handshake_seen
         self._ws = WebSocketStream(
             self.capture,
@@ -731,7 +741,7 @@ class FlowParser:
         self._sides = ("client", "server") if client == 0 else ("server", "client")
         bufs = self._bufs
         mfb = self.limits.max_frame_bytes
-        fastws = self._fastws if _c_sized(self.limits) else None
+        fastws = self._fastws if self._fastws is not None and _c_sized(self.limits) else None
         if fastws is not None:
             self._readers = (
                 fastws.FrameReader(mfb, bufs[0].base),
@@ -817,15 +827,43 @@ class FlowParser:
 
 def _c_sized(limits: Limits) -> bool:
     """The limits the compiled path reads fit its 64-bit integers (else: Python)."""
-    return all(
-        0 <= n < 1 << 62
-        for n in (
-            limits.max_frame_bytes,
-            limits.max_preview_bytes,
-            limits.max_decompressed_bytes,
-            limits.max_messages_per_connection,
+    global _sized_limits, _sized
+    if limits is not _sized_limits:  # nearly always the same Limits object
+        _sized = all(
+            0 <= n < 1 << 62
+            for n in (
+                limits.max_frame_bytes,
+                limits.max_preview_bytes,
+                limits.max_decompressed_bytes,
+                limits.max_messages_per_connection,
+            )
         )
-    )
+        _sized_limits = limits
+    return _sized
+
+
+_sized_limits: Limits | None = None
+_sized = False
+
+# What a 101's Sec-WebSocket-Extensions list means, by its items: the deflate parameters,
+# their problems, and whether another extension was negotiated. A capture's responses
+# nearly all say the same; the cache starts over when it holds _EXTENSIONS_CACHED lists.
+_EXTENSIONS_CACHED = 256
+_extensions_seen: dict[tuple[str, ...], tuple[DeflateParams | None, tuple[str, ...], bool]] = {}
+
+
+def _extensions(items: tuple[str, ...]) -> tuple[DeflateParams | None, tuple[str, ...], bool]:
+    known = _extensions_seen.get(items)
+    if known is None:
+        deflate, problems = negotiate_tokens(items)
+        names = {e.split(";", 1)[0].strip().lower() for e in items}
+        other = bool(names - {PERMESSAGE, *DEFLATE_FRAME_NAMES})
+        known = (deflate, tuple(problems), other)
+        if sum(map(len, items)) <= 512:  # bounded memory: long lists are not kept
+            if len(_extensions_seen) >= _EXTENSIONS_CACHED:
+                _extensions_seen.clear()
+            _extensions_seen[items] = known
+    return known
 
 
 def _frame_start_plausible(data: bytes) -> bool:

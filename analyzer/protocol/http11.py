@@ -17,11 +17,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from analyzer.limits import Limits
 from analyzer.protocol import anomalies as A
-from analyzer.session.model import WEBSOCKET_GUID, Headers
+from analyzer.session.model import WEBSOCKET_GUID, Header, Headers
 
 Problem = tuple[str, str]  # (anomaly code, detail)
 
@@ -39,11 +39,26 @@ _METHODS = (
     b"TRACE ",
 )
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# A head whose every line ends with CRLF and whose every field line is "token:value": the
-# common case, checked by one regular expression and split without a loop over characters.
-_CLEAN_HEAD = re.compile(r"[^\r\n]*\r\n(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+:[^\r\n]*\r\n)*\r\n")
+# The start of a clean field line: a token and its colon (the colon ends the match).
+_FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:")
 _REQUEST_LINE = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) +(\S+) +(HTTP/\d\.\d) *")
 _STATUS_LINE = re.compile(r"(HTTP/\d\.\d) +(\d{3})(?: (.*))?")
+
+# Clean field lines seen before, as (Header, lower-case name): the lines of the upgrade
+# heads repeat from connection to connection of a capture (Upgrade, Connection, Host,
+# User-Agent, Sec-WebSocket-Version, the 101's Sec-WebSocket-Extensions...), and a hit
+# replaces the name check, the partition, the strip and the Header. Header is frozen, so
+# sharing one between heads changes nothing. Bounded: lines up to _CACHED_LINE characters,
+# at most _CACHE_SIZE of them (then the cache starts over), so well under a megabyte.
+_CACHE_SIZE = 1024
+_CACHED_LINE = 200
+_line_cache: dict[str, tuple[Header, str]] = {}
+# Start lines seen before: "HTTP/1.1 101 Switching Protocols", "GET /chat HTTP/1.1"...
+_request_lines: dict[str, tuple[str, str, str]] = {}
+_status_lines: dict[str, tuple[str, int, str]] = {}
+
+# Field values by lower-case name, in the order sent (what Headers.get_all gives).
+FieldIndex = dict[str, list[str]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +69,8 @@ class RequestHead:
     headers: Headers
     size: int  # bytes of the head, blank line included
     problems: tuple[Problem, ...] = ()
+    # ``headers`` by lower-case name (``field_index``): the lookups below read it.
+    index: FieldIndex = field(kw_only=True, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,6 +81,7 @@ class ResponseHead:
     headers: Headers
     size: int
     problems: tuple[Problem, ...] = ()
+    index: FieldIndex = field(kw_only=True, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,9 +121,24 @@ def find_end(data: bytes | bytearray, start: int = 0) -> int:
     return a + 2 if b < 0 or a + 2 <= b + 3 else b + 3
 
 
-def _split(
+def field_index(headers: Headers | tuple[Header, ...]) -> FieldIndex:
+    """Field values by lower-case name, each list in the order sent."""
+    index: FieldIndex = {}
+    for h in headers:
+        lname = h.name.lower()
+        values = index.get(lname)
+        if values is None:
+            index[lname] = [h.value]
+        else:
+            values.append(h.value)
+    return index
+
+
+def _fields(
     data: bytes | bytearray, limits: Limits
-) -> tuple[str, list[tuple[str, str]], int, list[Problem]] | NotHttp | None:
+) -> tuple[str, tuple[Header, ...], FieldIndex, int, list[Problem]] | NotHttp | None:
+    """The head at the start of ``data``: (start line, fields, their index, size,
+    problems), None while incomplete, NotHttp when too large."""
     end = find_end(data)
     if end < 0:
         if len(data) > limits.max_header_bytes:
@@ -126,16 +159,61 @@ def _split(
                 f"expected a head of at most {limits.max_header_bytes} bytes; found {end}",
             ),
         )
-    raw = bytes(data[:end]).decode("latin-1")
-    if _CLEAN_HEAD.fullmatch(raw):
-        lines = raw[:-4].split("\r\n")  # it ends with the blank line's CRLF CRLF
-        if len(lines) <= limits.max_header_count + 1:
-            pairs = []
-            for line in lines[1:]:
-                name, _, value = line.partition(":")
-                pairs.append((name, value.strip(" \t")))
-            return lines[0], pairs, end, []
-    return _split_lines(raw, end, limits)
+    raw = data[:end].decode("latin-1")
+    # The common case: every line ends with CRLF (as many CR as LF as CRLF: no CR or LF
+    # alone anywhere) and every field line is "token:value". Split without a loop over
+    # characters; anything else goes line by line.
+    if raw.endswith("\r\n\r\n"):
+        lf = raw.count("\n")
+        if lf == raw.count("\r") and lf == raw.count("\r\n"):
+            lines = raw[:-4].split("\r\n")
+            if len(lines) <= limits.max_header_count + 1:
+                clean = _clean_fields(lines)
+                if clean is not None:
+                    return lines[0], clean[0], clean[1], end, []
+    line, pairs, end, problems = _split_lines(raw, end, limits)
+    headers = tuple([Header(n, v) for n, v in pairs])
+    return line, headers, field_index(headers), end, problems
+
+
+def _clean_fields(lines: list[str]) -> tuple[tuple[Header, ...], FieldIndex] | None:
+    """The fields of ``lines[1:]`` (no CR or LF in any), or None when one is not
+    "token:value"."""
+    cache = _line_cache
+    headers: list[Header] = []
+    index: FieldIndex = {}
+    for i in range(1, len(lines)):
+        line = lines[i]
+        hit = cache.get(line)
+        if hit is None:
+            m = _FIELD_NAME.match(line)
+            if m is None:
+                return None
+            colon = m.end()
+            name = line[: colon - 1]
+            hit = (Header(name, line[colon:].strip(" \t")), name.lower())
+            if len(line) <= _CACHED_LINE:
+                if len(cache) >= _CACHE_SIZE:
+                    cache.clear()
+                cache[line] = hit
+        h, lname = hit
+        headers.append(h)
+        values = index.get(lname)
+        if values is None:
+            index[lname] = [h.value]
+        else:
+            values.append(h.value)
+    return tuple(headers), index
+
+
+def _split(
+    data: bytes | bytearray, limits: Limits
+) -> tuple[str, list[tuple[str, str]], int, list[Problem]] | NotHttp | None:
+    """``_fields`` as (start line, [(name, value)], size, problems)."""
+    f = _fields(data, limits)
+    if f is None or isinstance(f, NotHttp):
+        return f
+    return f[0], [(h.name, h.value) for h in f[1]], f[3], f[4]
 
 
 def _split_lines(
@@ -193,35 +271,82 @@ def _split_lines(
 
 def parse_request_head(data: bytes | bytearray, limits: Limits) -> RequestHead | NotHttp | None:
     """The request head at the start of ``data``."""
-    split = _split(data, limits)
-    if split is None or isinstance(split, NotHttp):
-        return split
-    line, fields, size, problems = split
-    m = _REQUEST_LINE.fullmatch(line)
-    if m is None:
-        return NotHttp(f"not a request line: {line[:80]!r}")
-    return RequestHead(m[1], m[2], m[3], Headers.of(fields), size, tuple(problems))
+    f = _fields(data, limits)
+    if f is None or isinstance(f, NotHttp):
+        return f
+    line, headers, index, size, problems = f
+    parts = _request_lines.get(line)
+    if parts is None:
+        m = _REQUEST_LINE.fullmatch(line)
+        if m is None:
+            return NotHttp(f"not a request line: {line[:80]!r}")
+        parts = (m[1], m[2], m[3])
+        if len(line) <= _CACHED_LINE:
+            if len(_request_lines) >= _CACHE_SIZE:
+                _request_lines.clear()
+            _request_lines[line] = parts
+    method, target, version = parts
+    return RequestHead(
+        method, target, version, Headers(headers), size, tuple(problems), index=index
+    )
 
 
 def parse_response_head(data: bytes | bytearray, limits: Limits) -> ResponseHead | NotHttp | None:
     """The response head at the start of ``data``."""
-    split = _split(data, limits)
-    if split is None or isinstance(split, NotHttp):
-        return split
-    line, fields, size, problems = split
-    m = _STATUS_LINE.fullmatch(line)
-    if m is None:
-        return NotHttp(f"not a status line: {line[:80]!r}")
-    return ResponseHead(m[1], int(m[2]), m[3] or "", Headers.of(fields), size, tuple(problems))
+    f = _fields(data, limits)
+    if f is None or isinstance(f, NotHttp):
+        return f
+    line, headers, index, size, problems = f
+    parts = _status_lines.get(line)
+    if parts is None:
+        m = _STATUS_LINE.fullmatch(line)
+        if m is None:
+            return NotHttp(f"not a status line: {line[:80]!r}")
+        parts = (m[1], int(m[2]), m[3] or "")
+        if len(line) <= _CACHED_LINE:
+            if len(_status_lines) >= _CACHE_SIZE:
+                _status_lines.clear()
+            _status_lines[line] = parts
+    version, status, reason = parts
+    return ResponseHead(
+        version, status, reason, Headers(headers), size, tuple(problems), index=index
+    )
 
 
-def is_websocket_upgrade(headers: Headers) -> bool:
+def get_field(index: FieldIndex, lname: str) -> str | None:
+    """``Headers.get`` on an index: the first value of the lower-case name ``lname``."""
+    values = index.get(lname)
+    return values[0] if values else None
+
+
+def field_tokens(index: FieldIndex, lname: str) -> tuple[str, ...]:
+    """``Headers.tokens`` on an index (``lname`` in lower case)."""
+    values = index.get(lname)
+    if not values:
+        return ()
+    out: list[str] = []
+    for value in values:
+        for t in value.split(","):
+            t = t.strip()
+            if t:
+                out.append(t)
+    return tuple(out)
+
+
+def _index(headers: Headers | FieldIndex) -> FieldIndex:
+    return field_index(headers) if isinstance(headers, Headers) else headers
+
+
+def is_websocket_upgrade(headers: Headers | FieldIndex) -> bool:
     """The head asks for (or agrees to) the WebSocket protocol: ``Upgrade: websocket``.
 
     RFC 6455 4.1: the request "MUST contain an |Upgrade| header field whose value MUST
     include the "websocket" keyword" (compared case-insensitively).
     """
-    return any(t.lower() == "websocket" for t in headers.tokens("Upgrade"))
+    for t in field_tokens(_index(headers), "upgrade"):
+        if t.lower() == "websocket":
+            return True
+    return False
 
 
 def expected_accept(key: str) -> str:
@@ -230,7 +355,7 @@ def expected_accept(key: str) -> str:
     return base64.b64encode(digest).decode()
 
 
-def check_accept(request: Headers, response: Headers) -> Problem | None:
+def check_accept(request: Headers | FieldIndex, response: Headers | FieldIndex) -> Problem | None:
     """``handshake.wrong_accept`` when the 101's Sec-WebSocket-Accept does not match.
 
     RFC 6455 4.1: "If the response lacks a |Sec-WebSocket-Accept| header field or the
@@ -239,11 +364,11 @@ def check_accept(request: Headers, response: Headers) -> Problem | None:
     string "258EAFA5-E914-47DA-95CA-C5AB0DC85B11" but ignoring any leading and trailing
     whitespace, the client MUST _Fail the WebSocket Connection_."
     """
-    key = request.get("Sec-WebSocket-Key")
+    key = get_field(_index(request), "sec-websocket-key")
     if key is None:
         return None
     want = expected_accept(key)
-    found = response.get("Sec-WebSocket-Accept")
+    found = get_field(_index(response), "sec-websocket-accept")
     if found is None:
         return (A.HANDSHAKE_WRONG_ACCEPT, f"expected Sec-WebSocket-Accept {want}; found none")
     if found.strip() != want:
@@ -260,7 +385,7 @@ def ws_url(request: RequestHead | None, scheme: str = "ws") -> str | None:
     for prefix, ws in (("http://", "ws"), ("https://", "wss"), ("ws://", "ws"), ("wss://", "wss")):
         if lower.startswith(prefix):
             return ws + "://" + target[len(prefix) :]
-    host = request.headers.get("Host")
+    host = get_field(request.index, "host")
     if host is None:
         return None
     if not target.startswith("/"):
@@ -277,12 +402,17 @@ class BodyFraming:
     length: int = 0
 
 
+_NONE = BodyFraming("none")
+_CHUNKED = BodyFraming("chunked")
+_CLOSE = BodyFraming("close")
+
+
 def request_body(head: RequestHead) -> BodyFraming:
     """RFC 9112 6.3: a request has a body only with Transfer-Encoding or Content-Length."""
-    te = head.headers.tokens("Transfer-Encoding")
+    te = field_tokens(head.index, "transfer-encoding")
     if te:
-        return BodyFraming("chunked") if te[-1].lower() == "chunked" else BodyFraming("close")
-    return _content_length(head.headers, BodyFraming("none"))
+        return _CHUNKED if te[-1].lower() == "chunked" else _CLOSE
+    return _content_length(head.index, _NONE)
 
 
 def response_body(head: ResponseHead, method: str | None) -> BodyFraming:
@@ -290,27 +420,28 @@ def response_body(head: ResponseHead, method: str | None) -> BodyFraming:
     Transfer-Encoding, Content-Length, and otherwise the body runs to the connection's end."""
     s = head.status
     if method == "HEAD" or 100 <= s < 200 or s in (204, 304):
-        return BodyFraming("none")
+        return _NONE
     if method == "CONNECT" and 200 <= s < 300:
-        return BodyFraming("close")
-    te = head.headers.tokens("Transfer-Encoding")
+        return _CLOSE
+    te = field_tokens(head.index, "transfer-encoding")
     if te:
-        return BodyFraming("chunked") if te[-1].lower() == "chunked" else BodyFraming("close")
-    return _content_length(head.headers, BodyFraming("close"))
+        return _CHUNKED if te[-1].lower() == "chunked" else _CLOSE
+    return _content_length(head.index, _CLOSE)
 
 
-def _content_length(headers: Headers, default: BodyFraming) -> BodyFraming:
-    values = headers.tokens("Content-Length")
+def _content_length(index: FieldIndex, default: BodyFraming) -> BodyFraming:
+    values = field_tokens(index, "content-length")
     if not values:
         return default
-    if len(set(values)) != 1 or not values[0].isdigit():
-        return BodyFraming("close")  # unusable framing: stop following the connection
+    # isascii: str.isdigit also accepts digits int() refuses ("\u00b2", one byte in ISO-8859-1).
+    if len(set(values)) != 1 or not (values[0].isascii() and values[0].isdigit()):
+        return _CLOSE  # unusable framing: stop following the connection
     return BodyFraming("length", int(values[0]))
 
 
-def keeps_alive(version: str, headers: Headers) -> bool:
+def keeps_alive(version: str, headers: Headers | FieldIndex) -> bool:
     """RFC 9112 9.3: HTTP/1.1 persists unless "close"; HTTP/1.0 only with keep-alive."""
-    tokens = {t.lower() for t in headers.tokens("Connection")}
+    tokens = {t.lower() for t in field_tokens(_index(headers), "connection")}
     if "close" in tokens:
         return False
     return version != "HTTP/1.0" or "keep-alive" in tokens
