@@ -372,20 +372,24 @@ _QUICK = [
     model.Anomaly,
     model.TlsInfo,
     model.Connection,
+    RequestHead,
+    ResponseHead,
+    flow_mod.FlowResult,
 ]
 
 
 def _reference_class(cls: type) -> type:
     """The same fields made into a frozen slotted dataclass afresh: its __init__ is the
     one dataclass generates."""
-    spec = []
+    spec: list[tuple[str, object, object]] = []
     for f in dataclasses.fields(cls):
         if f.default_factory is not dataclasses.MISSING:
-            spec.append((f.name, f.type, dataclasses.field(default_factory=f.default_factory)))
+            made = dataclasses.field(default_factory=f.default_factory, kw_only=f.kw_only)
         elif f.default is not dataclasses.MISSING:
-            spec.append((f.name, f.type, dataclasses.field(default=f.default)))
+            made = dataclasses.field(default=f.default, kw_only=f.kw_only)
         else:
-            spec.append((f.name, f.type))
+            made = dataclasses.field(kw_only=f.kw_only)
+        spec.append((f.name, f.type, made))
     return dataclasses.make_dataclass(cls.__name__, spec, frozen=True, slots=True)
 
 
@@ -470,3 +474,70 @@ def test_quick_init_default_factory_makes_a_fresh_value() -> None:
         **kw,
     )  # type: ignore[arg-type]
     assert c.extra is given_extra
+
+
+# -- the flow's first bytes: the shortcut into HTTP mode against classify-and-replay -------
+
+_KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+_REQUESTS = [
+    f"GET /ws HTTP/1.1\r\nHost: h:1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    f"Sec-WebSocket-Key: {_KEY}\r\nSec-WebSocket-Version: 13\r\n\r\n",
+    "GET /plain HTTP/1.1\r\nHost: h\r\n\r\n",
+    "POST /up HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc",
+    "GET /x HTTP/1.0\r\nHost: h\r\n\r\n",
+    "GET /ws HTTP/1.1\r\nHost: h\r\nSec-WebSocket-Version: 13\r\n\r\n",
+]
+_RESPONSES = [
+    f"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    f"Sec-WebSocket-Accept: {_with_accept(_KEY)}\r\n"
+    "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n",
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    "Sec-WebSocket-Accept: wrong\r\n\r\n",
+    "HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno",
+    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
+    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: h2c\r\n\r\n",
+]
+_FRAMES = [
+    b"\x81\x05hello",
+    b"\x82\x85\x11\x22\x33\x44abcde",
+    b"\x88\x02\x03\xe8",
+    b"\x89\x00",
+    b"\x16\x03\x01\x00",
+    b"",
+]
+
+
+def _feed(chunks: list[tuple[bool, bytes, int]], split_first: int) -> flow_mod.FlowResult | None:
+    p = flow_mod.FlowParser("x.pcap", 3, Limits())
+    for i, (from_orig, chunk, packet) in enumerate(chunks):
+        if i == 0 and split_first:
+            # The same bytes in two calls, same packet: the first too short to tell what
+            # the flow is, so the bytes are held, classified and replayed.
+            p.data(from_orig, chunk[:split_first], packet, packet / 10)
+            p.data(from_orig, chunk[split_first:], packet, packet / 10)
+        else:
+            p.data(from_orig, chunk, packet, packet / 10)
+    return p.result()
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            st.tuples(st.just(True), st.sampled_from(_REQUESTS).map(str.encode)),
+            st.tuples(st.just(False), st.sampled_from(_RESPONSES).map(str.encode)),
+            st.tuples(st.booleans(), st.sampled_from(_FRAMES)),
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    st.booleans(),
+    st.integers(min_value=1, max_value=3),
+)
+def test_first_bytes_shortcut_equals_classify_and_replay(
+    pieces: list[tuple[bool, bytes]], swap: bool, split: int
+) -> None:
+    # swap: the side that sent the first bytes is the responder (capture started late,
+    # or the orig/resp roles are the other way round).
+    chunks = [(orig != swap, data, n) for n, (orig, data) in enumerate(pieces, 1)]
+    assert _feed(chunks, 0) == _feed(chunks, split)

@@ -107,6 +107,7 @@ from analyzer.session.model import (
     Request,
     Response,
     Side,
+    _quick_init,
 )
 
 if TYPE_CHECKING:
@@ -141,6 +142,9 @@ class FlowResult:
     anomalies: tuple[Anomaly, ...]
     message_count: dict[str, int]  # per side, including messages past the record limit
     last_time: float | None
+
+
+_quick_init(FlowResult)  # one a connection: see model._quick_init
 
 
 class _Buf:
@@ -287,6 +291,20 @@ class FlowParser:
             return
         d = 0 if from_orig else 1
         if self._mode == _UNDECIDED:
+            if not self._order:
+                # The flow's first bytes (nothing is held yet): a request or a status line
+                # starts HTTP mode with this chunk, as _classify and _enter_http would.
+                prefix = chunk[:16]
+                if looks_like_request(prefix):
+                    self._client = d
+                    self._mode = _HTTP
+                    self._http(d, chunk, packet, time)
+                    return
+                if looks_like_response(prefix):
+                    self._client = 1 - d
+                    self._mode = _HTTP
+                    self._http(d, chunk, packet, time)
+                    return
             self._bufs[d].add(chunk, packet, time)
             self._order.append((d, chunk, packet, time))
             self._classify(d)

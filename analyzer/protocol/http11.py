@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 from analyzer.limits import Limits
 from analyzer.protocol import anomalies as A
-from analyzer.session.model import WEBSOCKET_GUID, Header, Headers
+from analyzer.session.model import WEBSOCKET_GUID, Header, Headers, _quick_init
 
 Problem = tuple[str, str]  # (anomaly code, detail)
 
@@ -84,6 +84,10 @@ class ResponseHead:
     index: FieldIndex = field(kw_only=True, compare=False, repr=False)
 
 
+_quick_init(RequestHead)  # built once or more per connection: see model._quick_init
+_quick_init(ResponseHead)
+
+
 @dataclass(frozen=True, slots=True)
 class NotHttp:
     """The bytes are not an HTTP/1.x head (or one we will not parse: too large)."""
@@ -94,9 +98,8 @@ class NotHttp:
 
 def looks_like_request(prefix: bytes) -> bool | None:
     """Whether ``prefix`` starts like a request line; None while too short to tell."""
-    for m in _METHODS:
-        if prefix.startswith(m):
-            return True
+    if prefix.startswith(_METHODS):
+        return True
     for m in _METHODS:
         if m.startswith(prefix):
             return None

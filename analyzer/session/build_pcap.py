@@ -50,6 +50,18 @@ CONNECTION_FACTS = PACKET_FACTS - {Fact.HANDSHAKE_REQUEST, Fact.HANDSHAKE_RESPON
 # What an encrypted connection (no usable key) still shows: who talked, and how TCP ended.
 ENCRYPTED_FACTS = frozenset({Fact.ENDPOINTS, Fact.TRANSPORT_END})
 MAX_KEYLOG_PROBLEMS_NOTED = 3
+# A connection's can_show, by (upgrade request seen, response seen): made once, not per
+# connection.
+_CAN_SHOW = {
+    (req, resp): frozenset(
+        CONNECTION_FACTS
+        | ({Fact.HANDSHAKE_REQUEST} if req else set())
+        | ({Fact.HANDSHAKE_RESPONSE} if resp else set())
+    )
+    for req in (False, True)
+    for resp in (False, True)
+}
+_NONE_BLIND: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,21 +208,23 @@ class PcapSession:
         orig, resp = key_endpoints(flow.key)
         client, server = (orig, resp) if result.client_is_orig else (resp, orig)
         transport_end = flow.end or "open"
-        blind = frozenset(
-            str(a.location.direction)
-            for a in result.anomalies
-            if a.code == STREAM_UNPARSED and a.location is not None
+        blind = (
+            frozenset(
+                str(a.location.direction)
+                for a in result.anomalies
+                if a.code == STREAM_UNPARSED and a.location is not None
+            )
+            if result.anomalies
+            else _NONE_BLIND
         )
         close, end = summarize_close(result.closes, result.messages, transport_end, blind)
-        can_show = set(CONNECTION_FACTS)
-        if result.request is not None:
-            can_show.add(Fact.HANDSHAKE_REQUEST)
-        if result.response is not None:
-            can_show.add(Fact.HANDSHAKE_RESPONSE)
-        anomalies = list(result.anomalies)
-        anomalies += self.transport_anomalies(flow, result.client_is_orig)
-        if tls is not None:
-            anomalies += tls.anomalies
+        can_show = _CAN_SHOW[result.request is not None, result.response is not None]
+        anomalies: tuple[Anomaly, ...] | list[Anomaly] = result.anomalies
+        if flow.anomalies or flow.anomaly_counts or tls is not None:
+            anomalies = list(anomalies)
+            anomalies += self.transport_anomalies(flow, result.client_is_orig)
+            if tls is not None:
+                anomalies += tls.anomalies
         end_time = flow.last_time
         if result.last_time is not None and result.last_time > end_time:
             end_time = result.last_time
@@ -229,7 +243,7 @@ class PcapSession:
             close=close,
             close_known=close is not None or not blind,
             end=end,
-            can_show=frozenset(can_show),
+            can_show=can_show,
             anomalies=tuple(anomalies),
             location=Location(self.capture, packet=flow.first_packet, stream=flow.stream),
             http_version=result.http_version,

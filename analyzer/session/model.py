@@ -426,17 +426,19 @@ def _quick_init(cls: type) -> None:
     descriptor instead of ``object.__setattr__``: the same parameters, defaults (the very
     objects) and annotations, in about 60% of the time (measured on CPython 3.11: a
     Location 0.85 -> 0.49 us, a Connection 2.8 -> 1.7 us). The records are built once or
-    more per connection; the class, its fields, equality, hash and repr are untouched."""
+    more per connection; the class, its fields, equality, hash and repr are untouched.
+    (analyzer.protocol applies it to its own per-connection records too.)"""
     generated = cls.__dict__["__init__"]
     parameters = inspect.signature(generated).parameters
     names: list[str] = []
+    keywords: list[str] = []
     body: list[str] = []
     namespace: dict[str, object] = {}
     for i, f in enumerate(fields(cls)):
-        if not f.init or f.kw_only:  # not used in this module; keep what dataclass made
+        if not f.init:  # not used here; keep what dataclass made
             return
         namespace[f"_set{i}"] = cls.__dict__[f.name].__set__
-        names.append(f.name)
+        (keywords if f.kw_only else names).append(f.name)
         if f.default is MISSING and f.default_factory is not MISSING:
             # dataclass's own sentinel default, so that the signature stays the same
             namespace[f"_factory{i}"] = f.default_factory
@@ -445,11 +447,14 @@ def _quick_init(cls: type) -> None:
         else:
             value = f.name
         body.append(f"    _set{i}(self, {value})\n")
+    if keywords:  # as dataclass orders them: keyword-only fields after the others
+        names += ["*", *keywords]
     source = f"def __init__(self, {', '.join(names)}):\n{''.join(body)}"
     exec(source, namespace)
     init = namespace["__init__"]
     assert isinstance(init, types.FunctionType) and isinstance(generated, types.FunctionType)
     init.__defaults__ = generated.__defaults__
+    init.__kwdefaults__ = generated.__kwdefaults__
     init.__annotations__ = generated.__annotations__
     init.__qualname__ = generated.__qualname__
     init.__module__ = generated.__module__
