@@ -786,13 +786,15 @@ class FlowParser:
             self.__dict__["data"] = fast.data
             self.__dict__["gap"] = fast.gap
         # Held bytes: the client's early frames were sent before the 101 reached it, so
-        # they go first; then what followed the 101 head.
-        for d in (client, 1 - client):
-            pieces = bufs[d].pieces
-            for chunk, packet, time in pieces:
-                self.data(d == 0, chunk, packet, time)
-        self._bufs = (_Buf(), _Buf())
-        self._order = []
+        # they go first; then what followed the 101 head. (Often there are none.)
+        if bufs[0].pieces or bufs[1].pieces:
+            for d in (client, 1 - client):
+                pieces = bufs[d].pieces
+                for chunk, packet, time in pieces:
+                    self.data(d == 0, chunk, packet, time)
+            self._bufs = (_Buf(), _Buf())  # nothing reads them in WebSocket mode
+        if self._order:
+            self._order = []
 
     # -- the no-handshake heuristic ----------------------------------------------------
 

@@ -142,6 +142,24 @@ def _fields(
 ) -> tuple[str, tuple[Header, ...], FieldIndex, int, list[Problem]] | NotHttp | None:
     """The head at the start of ``data``: (start line, fields, their index, size,
     problems), None while incomplete, NotHttp when too large."""
+    # The common case: every line ends with CRLF and every field line is "token:value".
+    # The head then ends at the first CRLF CRLF (what find_end finds when no LF stands
+    # alone before it), its lines are one split apart, and there is no CR or LF alone when
+    # there are as many CR and as many LF as CRLF (the split's count). Anything else goes
+    # line by line.
+    e = data.find(b"\r\n\r\n")
+    if 0 <= e and e + 4 <= limits.max_header_bytes:
+        raw = data[: e + 4].decode("latin-1")
+        lines = raw[:-4].split("\r\n")
+        crlf = len(lines) + 1
+        if (
+            raw.count("\n") == crlf
+            and raw.count("\r") == crlf
+            and len(lines) <= limits.max_header_count + 1
+        ):
+            clean = _clean_fields(lines)
+            if clean is not None:
+                return lines[0], clean[0], clean[1], e + 4, []
     end = find_end(data)
     if end < 0:
         if len(data) > limits.max_header_bytes:
@@ -163,17 +181,6 @@ def _fields(
             ),
         )
     raw = data[:end].decode("latin-1")
-    # The common case: every line ends with CRLF (as many CR as LF as CRLF: no CR or LF
-    # alone anywhere) and every field line is "token:value". Split without a loop over
-    # characters; anything else goes line by line.
-    if raw.endswith("\r\n\r\n"):
-        lf = raw.count("\n")
-        if lf == raw.count("\r") and lf == raw.count("\r\n"):
-            lines = raw[:-4].split("\r\n")
-            if len(lines) <= limits.max_header_count + 1:
-                clean = _clean_fields(lines)
-                if clean is not None:
-                    return lines[0], clean[0], clean[1], end, []
     line, pairs, end, problems = _split_lines(raw, end, limits)
     headers = tuple([Header(n, v) for n, v in pairs])
     return line, headers, field_index(headers), end, problems
@@ -185,8 +192,11 @@ def _clean_fields(lines: list[str]) -> tuple[tuple[Header, ...], FieldIndex] | N
     cache = _line_cache
     headers: list[Header] = []
     index: FieldIndex = {}
-    for i in range(1, len(lines)):
-        line = lines[i]
+    first = True
+    for line in lines:
+        if first:  # the start line
+            first = False
+            continue
         hit = cache.get(line)
         if hit is None:
             m = _FIELD_NAME.match(line)
@@ -379,15 +389,19 @@ def check_accept(request: Headers | FieldIndex, response: Headers | FieldIndex) 
     return None
 
 
+_ABSOLUTE = (("http://", "ws"), ("https://", "wss"), ("ws://", "ws"), ("wss://", "wss"))
+
+
 def ws_url(request: RequestHead | None, scheme: str = "ws") -> str | None:
     """``ws://host[:port]/target`` from Host and the request-target (absolute-form kept)."""
     if request is None:
         return None
     target = request.target
-    lower = target.lower()
-    for prefix, ws in (("http://", "ws"), ("https://", "wss"), ("ws://", "ws"), ("wss://", "wss")):
-        if lower.startswith(prefix):
-            return ws + "://" + target[len(prefix) :]
+    if not target.startswith("/"):  # absolute-form (or odd): the scheme comes from it
+        lower = target.lower()
+        for prefix, ws in _ABSOLUTE:
+            if lower.startswith(prefix):
+                return ws + "://" + target[len(prefix) :]
     host = get_field(request.index, "host")
     if host is None:
         return None

@@ -256,6 +256,8 @@ class WebSocketStream:
         """What the end of the capture shows, without changing the state: frames cut by
         the end (``unfinished``, from the readers) and messages left without their final
         frame. The connection may still be fed afterwards."""
+        if not unfinished and not self._client.open and not self._server.open:
+            return []  # the usual end: nothing cut short
         saved, counts = self.anomalies, dict(self._per_code)
         self.anomalies = []
         try:

@@ -308,12 +308,12 @@ class TcpTracker:
             self.done.pop(reverse_key(key), None)
         # A SYN+ACK as first packet: the sender is the responder.
         responder_first = flags & (SYN | ACK) == (SYN | ACK)
-        okey = reverse_key(key) if responder_first else key
-        flow = TcpFlow(self.streams, okey, number, time)
+        rkey = reverse_key(key)
+        flow = TcpFlow(self.streams, rkey if responder_first else key, number, time)
         self.streams += 1
         this, other = (flow.resp, flow.orig) if responder_first else (flow.orig, flow.resp)
         self.live[key] = this
-        self.live[reverse_key(key)] = other
+        self.live[rkey] = other
         self.open += 1
         if flags & SYN:
             flow.syn_seen = True
@@ -370,7 +370,8 @@ class TcpTracker:
         if flow.sink is None and (flow.orig.pending or flow.resp.pending):
             self._sink(flow)  # all its bytes were held behind a hole
         for half in (flow.orig, flow.resp):
-            self._flush(half, flow.last_packet, flow.last_time)
+            if half.pending or half.fin > half.delivered:  # else _flush has nothing to do
+                self._flush(half, flow.last_packet, flow.last_time)
         self._forget(flow)
         if flow.sink is not None:
             self._finished.append(flow)
