@@ -541,3 +541,22 @@ def test_first_bytes_shortcut_equals_classify_and_replay(
     # or the orig/resp roles are the other way round).
     chunks = [(orig != swap, data, n) for n, (orig, data) in enumerate(pieces, 1)]
     assert _feed(chunks, 0) == _feed(chunks, split)
+
+
+def test_a_head_ended_by_a_bare_lf_blank_line_before_a_later_crlf_crlf() -> None:
+    # The first blank line ends the head even when a CRLF CRLF comes later: the clean
+    # shortcut (which looks for CRLF CRLF) must not take the later one.
+    data = b"GET /a HTTP/1.1\r\nHost: h\n\nGET /b HTTP/1.1\r\nHost: h\r\n\r\n"
+    for _ in range(2):
+        head = parse_request_head(data, Limits())
+        assert isinstance(head, RequestHead)
+        assert head.target == "/a" and head.size == data.index(b"\n\n") + 2
+        assert [c for c, _ in head.problems] == ["http.bare_lf"]
+    assert _fields(data, Limits()) == _reference(data, Limits())
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(alphabet=st.characters(max_codepoint=255), max_size=30))
+def test_expected_accept_is_base64_of_sha1_of_key_and_guid(key: str) -> None:
+    digest = hashlib.sha1((key.strip() + WEBSOCKET_GUID).encode("latin-1")).digest()
+    assert http11.expected_accept(key) == base64.b64encode(digest).decode()

@@ -14,7 +14,7 @@ larger than ``limits.max_header_bytes`` is not parsed (``limit.header_bytes``); 
 
 from __future__ import annotations
 
-import base64
+import binascii
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -365,7 +365,7 @@ def is_websocket_upgrade(headers: Headers | FieldIndex) -> bool:
 def expected_accept(key: str) -> str:
     """RFC 6455 4.2.2: base64(SHA-1(key + GUID)), key with surrounding whitespace removed."""
     digest = hashlib.sha1((key.strip() + WEBSOCKET_GUID).encode("latin-1")).digest()
-    return base64.b64encode(digest).decode()
+    return binascii.b2a_base64(digest, newline=False).decode()  # base64.b64encode's core
 
 
 def check_accept(request: Headers | FieldIndex, response: Headers | FieldIndex) -> Problem | None:
