@@ -606,7 +606,8 @@ class FlowParser:
                 return
             packet, time = buf.packet_at(0)
             pending = _Pending(head, packet, buf.base, time)
-            self._problems(head.problems, "client", packet, buf.base)
+            if head.problems:
+                self._problems(head.problems, "client", packet, buf.base)
             self._pending.append(pending)
             buf.consume(head.size)
             if not self._begin_body(d, request_body(head)):
@@ -702,7 +703,8 @@ class FlowParser:
             self._stop()
             return False
         if pending.upgrade:
-            self._problems(head.problems, "server", packet, offset)
+            if head.problems:
+                self._problems(head.problems, "server", packet, offset)
             self._response = head
             self._response_loc = loc
             self._awaiting_upgrade = False

@@ -44,7 +44,7 @@ _FIELD_NAME = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+:")
 _REQUEST_LINE = re.compile(r"([!#$%&'*+\-.^_`|~0-9A-Za-z]+) +(\S+) +(HTTP/\d\.\d) *")
 _STATUS_LINE = re.compile(r"(HTTP/\d\.\d) +(\d{3})(?: (.*))?")
 
-# Clean field lines seen before, as (Header, lower-case name): the lines of the upgrade
+# Clean field lines seen before, as (Header, lower-case name, value): the lines of the upgrade
 # heads repeat from connection to connection of a capture (Upgrade, Connection, Host,
 # User-Agent, Sec-WebSocket-Version, the 101's Sec-WebSocket-Extensions...), and a hit
 # replaces the name check, the partition, the strip and the Header. Header is frozen, so
@@ -52,7 +52,7 @@ _STATUS_LINE = re.compile(r"(HTTP/\d\.\d) +(\d{3})(?: (.*))?")
 # at most _CACHE_SIZE of them (then the cache starts over), so well under a megabyte.
 _CACHE_SIZE = 1024
 _CACHED_LINE = 200
-_line_cache: dict[str, tuple[Header, str]] = {}
+_line_cache: dict[str, tuple[Header, str, str]] = {}  # line -> (Header, lower name, value)
 # Start lines seen before: "HTTP/1.1 101 Switching Protocols", "GET /chat HTTP/1.1"...
 _request_lines: dict[str, tuple[str, str, str]] = {}
 _status_lines: dict[str, tuple[str, int, str]] = {}
@@ -204,18 +204,19 @@ def _clean_fields(lines: list[str]) -> tuple[tuple[Header, ...], FieldIndex] | N
                 return None
             colon = m.end()
             name = line[: colon - 1]
-            hit = (Header(name, line[colon:].strip(" \t")), name.lower())
+            value = line[colon:].strip(" \t")
+            hit = (Header(name, value), name.lower(), value)
             if len(line) <= _CACHED_LINE:
                 if len(cache) >= _CACHE_SIZE:
                     cache.clear()
                 cache[line] = hit
-        h, lname = hit
+        h, lname, value = hit
         headers.append(h)
         values = index.get(lname)
         if values is None:
-            index[lname] = [h.value]
+            index[lname] = [value]
         else:
-            values.append(h.value)
+            values.append(value)
     return tuple(headers), index
 
 
