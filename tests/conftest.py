@@ -6,6 +6,14 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import settings
+
+# On CI the property tests draw the same examples every run (a red CI must be reproducible
+# from its log, and nothing lands on a failure a rerun would not see); on a developer's
+# machine they draw new ones each run and replay past failures from .hypothesis/.
+settings.register_profile("ci", derandomize=True, database=None, print_blob=True)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 TESTS = Path(__file__).resolve().parent
 DATA = TESTS / "data"

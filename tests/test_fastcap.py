@@ -529,6 +529,9 @@ def write_capture(path: Path, events: list[tuple[Any, ...]], v6: bool, lay: dict
             out.append(_block(2, head + data, e))
         else:
             out.append(_block(3, struct.pack(e + "I", len(data)) + data, e))
+    if not frames:  # a capture of no packets still has its section header
+        e = lay["endian"]
+        out.append(_block(0x0A0D0D0A, struct.pack(e + "IHHq", 0x1A2B3C4D, 1, 0, -1), e))
     path.write_bytes(b"".join(out))
 
 
