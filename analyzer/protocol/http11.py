@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from analyzer.limits import Limits
 from analyzer.protocol import anomalies as A
@@ -51,11 +52,21 @@ _STATUS_LINE = re.compile(r"(HTTP/\d\.\d) +(\d{3})(?: (.*))?")
 # sharing one between heads changes nothing. Bounded: lines up to _CACHED_LINE characters,
 # at most _CACHE_SIZE of them (then the cache starts over), so well under a megabyte.
 _CACHE_SIZE = 1024
+_V = TypeVar("_V")
 _CACHED_LINE = 200
 _line_cache: dict[str, tuple[Header, str, str]] = {}  # line -> (Header, lower name, value)
 # Start lines seen before: "HTTP/1.1 101 Switching Protocols", "GET /chat HTTP/1.1"...
 _request_lines: dict[str, tuple[str, str, str]] = {}
 _status_lines: dict[str, tuple[str, int, str]] = {}
+
+
+def _remember(cache: dict[str, _V], line: str, value: _V) -> None:
+    """Keep ``value`` for ``line`` within the bounds above."""
+    if len(line) <= _CACHED_LINE:
+        if len(cache) >= _CACHE_SIZE:
+            cache.clear()
+        cache[line] = value
+
 
 # Field values by lower-case name, in the order sent (what Headers.get_all gives).
 FieldIndex = dict[str, list[str]]
@@ -206,10 +217,7 @@ def _clean_fields(lines: list[str]) -> tuple[tuple[Header, ...], FieldIndex] | N
             name = line[: colon - 1]
             value = line[colon:].strip(" \t")
             hit = (Header(name, value), name.lower(), value)
-            if len(line) <= _CACHED_LINE:
-                if len(cache) >= _CACHE_SIZE:
-                    cache.clear()
-                cache[line] = hit
+            _remember(cache, line, hit)
         h, lname, value = hit
         headers.append(h)
         values = index.get(lname)
@@ -295,10 +303,7 @@ def parse_request_head(data: bytes | bytearray, limits: Limits) -> RequestHead |
         if m is None:
             return NotHttp(f"not a request line: {line[:80]!r}")
         parts = (m[1], m[2], m[3])
-        if len(line) <= _CACHED_LINE:
-            if len(_request_lines) >= _CACHE_SIZE:
-                _request_lines.clear()
-            _request_lines[line] = parts
+        _remember(_request_lines, line, parts)
     method, target, version = parts
     return RequestHead(
         method, target, version, Headers(headers), size, tuple(problems), index=index
@@ -317,10 +322,7 @@ def parse_response_head(data: bytes | bytearray, limits: Limits) -> ResponseHead
         if m is None:
             return NotHttp(f"not a status line: {line[:80]!r}")
         parts = (m[1], int(m[2]), m[3] or "")
-        if len(line) <= _CACHED_LINE:
-            if len(_status_lines) >= _CACHE_SIZE:
-                _status_lines.clear()
-            _status_lines[line] = parts
+        _remember(_status_lines, line, parts)
     version, status, reason = parts
     return ResponseHead(
         version, status, reason, Headers(headers), size, tuple(problems), index=index
