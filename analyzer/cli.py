@@ -121,24 +121,9 @@ class _Group(click.Group):
 
 
 def _version(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
-    """``--version``: the version, and whether packet captures run the compiled loops (a
-    support question: "why is it slow here?")."""
     if not value or ctx.resilient_parsing:
         return
-    from analyzer import accel
-
-    built = accel.available()
-    if accel.pure():
-        how = "pure Python (WS_ANALYZER_PURE is set)"
-    elif all(built.values()):
-        how = "compiled (Cython)"
-    else:
-        missing = ", ".join(name for name, ok in built.items() if not ok)
-        how = (
-            f"pure Python ({missing} not built: no C compiler when it was installed); "
-            "several times slower"
-        )
-    click.echo(f"ws-analyzer {__version__}\npacket-capture loops: {how}")
+    click.echo(f"ws-analyzer {__version__}")
     ctx.exit()
 
 

@@ -17,8 +17,7 @@ make_large_capture.py). Runs, one after the other, each in its own process:
 
 then prints packets/s, MB/s and peak RSS (``os.wait4`` rusage of each process) for each,
 the ratio, and whether ws-analyzer and tshark agree frame for frame (packet number, opcode,
-close code). Which compiled fast paths were loaded is printed (``WS_ANALYZER_PURE=1`` in
-the environment measures the pure-Python path).
+close code).
 """
 
 from __future__ import annotations
@@ -38,7 +37,6 @@ TSHARK_FIELDS = ["frame.number", "websocket.opcode", "websocket.payload.close.st
 
 def worker(path: Path, out: Path | None) -> None:
     """The measured ws-analyzer run (in a child process); ``out``: also write the frames."""
-    from analyzer import accel
     from analyzer.session.build_pcap import PcapSession
 
     start = time.perf_counter()
@@ -68,7 +66,6 @@ def worker(path: Path, out: Path | None) -> None:
         "packets": session.reader.packets,
         "connections": connections,
         "frames": frames,
-        "accel": [name for name, ok in accel.available().items() if ok and not accel.pure()],
     }
     print(json.dumps(result))
 
@@ -181,7 +178,6 @@ def main() -> None:
         runs.sort(key=lambda r: r[0]["elapsed"])
         info, wall, rss = runs[len(runs) // 2]
         packets = info["packets"]
-        print(f"compiled fast paths: {', '.join(info['accel']) or 'none (pure Python)'}")
         print(
             f"ws-analyzer: {packets} packets, {info['connections']} connections, "
             f"{info['frames']} frames in {info['elapsed']:.2f} s ({wall:.2f} s wall with start-up, "

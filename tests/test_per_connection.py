@@ -10,11 +10,8 @@ input the shortcut hands back to the general code.
 from __future__ import annotations
 
 import base64
-import dataclasses
 import hashlib
-import inspect
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -40,7 +37,6 @@ from analyzer.protocol.http11 import (
     request_body,
     response_body,
 )
-from analyzer.session import model
 from analyzer.session.model import WEBSOCKET_GUID, Header, Headers
 
 # -- heads: the clean-line shortcut and its cache against the line-by-line split ---------
@@ -358,122 +354,6 @@ def test_a_content_length_of_non_ascii_digits_is_unusable_framing_not_a_crash() 
     h = Headers.of([("Content-Length", "\u00b2")])
     req = RequestHead("POST", "/", "HTTP/1.1", h, 0, index=field_index(h))
     assert request_body(req) == BodyFraming("close")
-
-
-# -- the model's quicker __init__ against the one dataclass generates ----------------------
-
-_QUICK = [
-    model.Location,
-    model.Header,
-    model.Headers,
-    model.Request,
-    model.Response,
-    model.Close,
-    model.Anomaly,
-    model.TlsInfo,
-    model.Connection,
-    RequestHead,
-    ResponseHead,
-    flow_mod.FlowResult,
-]
-
-
-def _reference_class(cls: type) -> type:
-    """The same fields made into a frozen slotted dataclass afresh: its __init__ is the
-    one dataclass generates."""
-    spec: list[tuple[str, object, object]] = []
-    for f in dataclasses.fields(cls):
-        if f.default_factory is not dataclasses.MISSING:
-            made = dataclasses.field(default_factory=f.default_factory, kw_only=f.kw_only)
-        elif f.default is not dataclasses.MISSING:
-            made = dataclasses.field(default=f.default, kw_only=f.kw_only)
-        else:
-            made = dataclasses.field(kw_only=f.kw_only)
-        spec.append((f.name, f.type, made))
-    return dataclasses.make_dataclass(cls.__name__, spec, frozen=True, slots=True)
-
-
-def _state(obj: object) -> list[object]:
-    return [getattr(obj, f.name) for f in dataclasses.fields(obj)]  # type: ignore[arg-type]
-
-
-@pytest.mark.parametrize("cls", _QUICK, ids=lambda c: c.__name__)
-def test_quick_init_has_the_generated_signature(cls: type) -> None:
-    assert "_set0" in cls.__init__.__globals__  # the quick __init__ is the one installed
-    ref = _reference_class(cls)
-    got = inspect.signature(cls).parameters
-    want = inspect.signature(ref).parameters
-    assert [(p.name, p.kind) for p in got.values()] == [(p.name, p.kind) for p in want.values()]
-    for name, p in got.items():
-        if repr(want[name].default) == "<factory>":
-            assert repr(p.default) == "<factory>"
-        else:
-            assert p.default == want[name].default
-    assert cls.__init__.__annotations__ == {f.name: f.type for f in dataclasses.fields(cls)} | {
-        "return": None
-    }
-
-
-@settings(max_examples=200, deadline=None)
-@given(
-    st.sampled_from(_QUICK),
-    st.lists(st.one_of(st.integers(), st.text(max_size=3), st.none()), max_size=26),
-    st.data(),
-)
-def test_quick_init_builds_what_the_generated_init_builds(
-    cls: type, values: list[object], data: st.DataObject
-) -> None:
-    ref = _reference_class(cls)
-    names = [f.name for f in dataclasses.fields(cls)]
-    # positionally, then the same values by keyword (a random subset)
-    outcomes = []
-    for make in (cls, ref):
-        try:
-            outcomes.append(_state(make(*values)))
-        except TypeError as exc:
-            outcomes.append(type(exc))
-    assert outcomes[0] == outcomes[1]
-    chosen = data.draw(st.lists(st.sampled_from(names), unique=True))
-    kwargs = {n: values[i % len(values)] if values else i for i, n in enumerate(chosen)}
-    outcomes = []
-    for make in (cls, ref):
-        try:
-            outcomes.append(_state(make(**kwargs)))
-        except TypeError as exc:
-            outcomes.append(type(exc))
-    assert outcomes[0] == outcomes[1]
-    if not isinstance(outcomes[0], type):
-        obj = cls(**kwargs)
-        with pytest.raises(dataclasses.FrozenInstanceError):
-            setattr(obj, names[0], 1)
-        assert obj == cls(**kwargs) and repr(obj) == repr(cls(**kwargs))
-
-
-def test_quick_init_default_factory_makes_a_fresh_value() -> None:
-    kw: dict[str, object] = {
-        n: None
-        for n in ["url", "client", "server", "start", "end_time", "request", "response"]
-        + ["frames", "close"]
-    }
-    a = model.Connection(
-        "a", "c", messages=(), close_known=False, end="fin", can_show=frozenset(), **kw
-    )  # type: ignore[arg-type]
-    b = model.Connection(
-        "a", "c", messages=(), close_known=False, end="fin", can_show=frozenset(), **kw
-    )  # type: ignore[arg-type]
-    assert a.extra == {} and a.extra is not b.extra and a == b
-    given_extra = {"k": 1}
-    c = model.Connection(
-        "a",
-        "c",
-        messages=(),
-        close_known=False,
-        end="fin",
-        can_show=frozenset(),
-        extra=given_extra,
-        **kw,
-    )  # type: ignore[arg-type]
-    assert c.extra is given_extra
 
 
 # -- the flow's first bytes: the shortcut into HTTP mode against classify-and-replay -------

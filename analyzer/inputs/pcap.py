@@ -25,13 +25,6 @@ is read up to the cut and noted (``capture.truncated``); headers that cannot be 
 raise ``InputError``.
 
 pcapng Decryption Secrets Blocks are kept (``secrets``: TLS key log text) for the TLS layer.
-
-The loops below are the reference. When ``analyzer._fastcap`` is built (``analyzer.accel``),
-a reader made then iterates with its ``Scanner``: the same loop compiled, giving the same
-tuples, which decodes the common case (the link types above, IPv4 and IPv6 without extension
-headers, TCP) itself and calls this class's methods for everything else (``_decode``,
-``_other_packet``, ``_idb``, ``_shb``, ``_dsb``, ``_read``/``_readinto``, the ways out
-below). ``TcpTracker.run`` given such a reader takes its segments without making tuples.
 """
 
 from __future__ import annotations
@@ -42,7 +35,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO, Literal, NoReturn
 
-from analyzer import accel
 from analyzer.errors import InputError
 from analyzer.inputs.linktypes import LINKTYPE_NAMES, ip_offset
 from analyzer.session.model import Anomaly, Location
@@ -190,9 +182,6 @@ class PacketReader:
         self.anomaly_counts: dict[str, int] = {}
         self._anomalies: list[Anomaly] = []
         self._stream_cut = ""  # why the compressed stream stopped early, if it did
-        # The compiled record loop (analyzer._fastcap), looked up now so that a test can read
-        # the same file both ways in one process; None: the Python loops below.
-        self._fast = accel.fastcap()
 
     # -- anomalies -------------------------------------------------------------------------
 
@@ -228,16 +217,9 @@ class PacketReader:
                 rest = self._read(f, 20)
                 if len(rest) < 20:
                     raise InputError("pcap file header is cut short (24 bytes expected)", self.path)
-                if self._fast is not None:
-                    # The compiled record loop: the same segments, the same ways out.
-                    scanner: Iterator[Segment] = self._fast.Scanner(self, f, head + rest, False)
-                    return scanner
                 return self._pcap(f, head + rest)  # the generator closes the file
             if magic_le == PCAPNG_SHB:
                 self.format = "pcapng"
-                if self._fast is not None:
-                    scanner = self._fast.Scanner(self, f, head, True)
-                    return scanner
                 return self._pcapng(f, head)
             raise InputError(f"not a pcap or pcapng file (first bytes {head.hex(' ')})", self.path)
         except BaseException:
@@ -257,21 +239,7 @@ class PacketReader:
             self._stream_cut = "the gzip stream ends early"
         return data
 
-    def _readinto(self, f: BinaryIO, view: memoryview) -> int:
-        """``_read`` into a buffer, for analyzer._fastcap (plain files only): how many bytes
-        were read, fewer than asked only at the end of the file."""
-        done, n = 0, len(view)
-        try:
-            while done < n:
-                got = f.readinto(view[done:])  # type: ignore[attr-defined]
-                if not got:
-                    break
-                done += got
-        except OSError as exc:
-            raise InputError(f"read error ({exc})", self.path) from None
-        return done
-
-    # The record loops' ways out, shared by the Python loops and analyzer._fastcap.
+    # The record loops' ways out, shared by the pcap and pcapng loops.
 
     def _done(self, f: BinaryIO | _Gunzip, number: int) -> None:
         """The end of a pass, however it ends: count, close, note a compressed stream cut."""

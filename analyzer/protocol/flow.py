@@ -50,22 +50,14 @@ complete frames. The masked side is the client. False-positive guards:
 
 A capture that starts in the middle of a frame cannot be recognised (the first bytes are
 payload); one that starts on a frame boundary usually is.
-
-In WebSocket mode, when ``analyzer._fastws`` is built and not switched off (``accel``),
-``data`` and ``gap`` become that module's ``WsFlow.data``/``gap`` (instance attributes
-bound in ``_enter_ws``): the caller's per-segment call goes straight into C, which reads
-the frames and records the common ones itself, on the same ``WebSocketStream``, and hands
-the others to ``WebSocketStream.frame``. ``result`` asks it to write its counters back
-first. The model is the same either way.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
-from analyzer import accel
 from analyzer.limits import Limits
 from analyzer.protocol import anomalies as A
 from analyzer.protocol.deflate import (
@@ -107,11 +99,7 @@ from analyzer.session.model import (
     Request,
     Response,
     Side,
-    _quick_init,
 )
-
-if TYPE_CHECKING:
-    from analyzer import _fastws
 
 # Plain HTTP exchanges followed on one keep-alive connection while waiting for an upgrade.
 # Browsers open a fresh connection for WebSocket; a reverse proxy reusing an upstream
@@ -142,9 +130,6 @@ class FlowResult:
     anomalies: tuple[Anomaly, ...]
     message_count: dict[str, int]  # per side, including messages past the record limit
     last_time: float | None
-
-
-_quick_init(FlowResult)  # one a connection: see model._quick_init
 
 
 class _Buf:
@@ -251,14 +236,7 @@ class FlowParser:
         self._handshake_seen = False
         # WS
         self._ws: WebSocketStream | None = None
-        # protocol.frames.FrameReader, or analyzer._fastws.FrameReader (the same interface)
-        self._readers: (
-            tuple[FrameReader | _fastws.FrameReader, FrameReader | _fastws.FrameReader] | None
-        ) = None
-        # The compiled WebSocket path (analyzer._fastws), looked up now so that tests can
-        # run one capture both ways in one process; used from _enter_ws on.
-        self._fastws = accel.fastws()
-        self._fast: _fastws.WsFlow | None = None
+        self._readers: tuple[FrameReader, FrameReader] | None = None
         self._sides: tuple[Side, Side] = ("client", "server")
         self._feed0: Callable[[bytes, int, float], list[RawFrame]]
         self._feed1: Callable[[bytes, int, float], list[RawFrame]]
@@ -378,9 +356,6 @@ class FlowParser:
         if ws is None and upgrade is None and response is None:
             return None
         final: list[Anomaly] = []
-        fast = self._fast
-        if fast is not None:
-            fast.push()  # the counters it keeps while it runs
         if ws is not None:
             assert self._readers is not None
             cut = [
@@ -441,7 +416,7 @@ class FlowParser:
             closes=tuple(ws.closes) if ws else (),
             anomalies=tuple(anomalies),
             message_count=dict(ws.message_count) if ws else {"client": 0, "server": 0},
-            last_time=fast.last_time if fast is not None else self._last_time,
+            last_time=self._last_time,
         )
 
     # -- helpers -----------------------------------------------------------------------
@@ -761,14 +736,7 @@ class FlowParser:
         self._sides = ("client", "server") if client == 0 else ("server", "client")
         bufs = self._bufs
         mfb = self.limits.max_frame_bytes
-        fastws = self._fastws if self._fastws is not None and _c_sized(self.limits) else None
-        if fastws is not None:
-            self._readers = (
-                fastws.FrameReader(mfb, bufs[0].base),
-                fastws.FrameReader(mfb, bufs[1].base),
-            )
-        else:
-            self._readers = (FrameReader(mfb, bufs[0].base), FrameReader(mfb, bufs[1].base))
+        self._readers = (FrameReader(mfb, bufs[0].base), FrameReader(mfb, bufs[1].base))
         # Bound methods and side states for the hot path of data().
         self._feed0 = self._readers[0].feed
         self._feed1 = self._readers[1].feed
@@ -776,17 +744,6 @@ class FlowParser:
         self._side0 = self._ws.side(self._sides[0])
         self._side1 = self._ws.side(self._sides[1])
         self._mode = _WS
-        if fastws is not None:
-            # From now on the caller's sink.data(...) and sink.gap(...) go straight into C:
-            # instance attributes shadow the methods (the same work, see analyzer._fastws).
-            readers = self._readers
-            assert isinstance(readers[0], fastws.FrameReader)
-            assert isinstance(readers[1], fastws.FrameReader)
-            fast = self._fast = fastws.WsFlow(
-                self._ws, readers[0], readers[1], self._side0, self._side1, self._last_time
-            )
-            self.__dict__["data"] = fast.data
-            self.__dict__["gap"] = fast.gap
         # Held bytes: the client's early frames were sent before the 101 reached it, so
         # they go first; then what followed the 101 head. (Often there are none.)
         if bufs[0].pieces or bufs[1].pieces:
@@ -846,26 +803,6 @@ class FlowParser:
             self.data(d == 0, chunk, packet, time)
         self._start = first_time
 
-
-def _c_sized(limits: Limits) -> bool:
-    """The limits the compiled path reads fit its 64-bit integers (else: Python)."""
-    global _sized_limits, _sized
-    if limits is not _sized_limits:  # nearly always the same Limits object
-        _sized = all(
-            0 <= n < 1 << 62
-            for n in (
-                limits.max_frame_bytes,
-                limits.max_preview_bytes,
-                limits.max_decompressed_bytes,
-                limits.max_messages_per_connection,
-            )
-        )
-        _sized_limits = limits
-    return _sized
-
-
-_sized_limits: Limits | None = None
-_sized = False
 
 # What a 101's Sec-WebSocket-Extensions list means, by its items: the deflate parameters,
 # their problems, and whether another extension was negotiated. A capture's responses

@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from analyzer.limits import Limits
 from analyzer.protocol import anomalies as A
-from analyzer.session.model import WEBSOCKET_GUID, Header, Headers, _quick_init
+from analyzer.session.model import WEBSOCKET_GUID, Header, Headers
 
 Problem = tuple[str, str]  # (anomaly code, detail)
 
@@ -93,10 +93,6 @@ class ResponseHead:
     size: int
     problems: tuple[Problem, ...] = ()
     index: FieldIndex = field(kw_only=True, compare=False, repr=False)
-
-
-_quick_init(RequestHead)  # built once or more per connection: see model._quick_init
-_quick_init(ResponseHead)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,12 +21,6 @@ held whole:
 
 A side's fragmented message is one of: none open, or open with its first frame's opcode;
 control frames may arrive between fragments (RFC 6455 5.4) and do not touch it.
-
-This module is the reference. ``analyzer._fastws`` (when built) repeats the common cases of
-``frame``, ``_start``, ``_piece``, ``_end``, ``_close`` and ``_single_compressed`` in C on
-the same ``SideState`` objects (and the ``Inflater``'s zlib object), and calls these
-methods for everything else; a change of behaviour here must be made there too
-(tests/test_fastws.py compares the two on captures and generated traffic).
 """
 
 from __future__ import annotations
@@ -48,9 +42,7 @@ from analyzer.protocol.frames import (
     unmask,
 )
 from analyzer.session.build import CloseSeen
-from analyzer.session.model import Anomaly, Frame, Location, Message, Side
-
-_new = tuple.__new__  # builds a NamedTuple without its Python-level __new__ (see frames)
+from analyzer.session.model import Anomaly, Frame, Location, Message, Opcode, Side
 
 # An anomaly code is recorded at most this many times per connection: a client that never
 # masks would otherwise make one record per frame. One limit.anomalies record says so.
@@ -293,16 +285,24 @@ class WebSocketStream:
         index = self.frame_count
         self.frame_count = index + 1
         if (
-            (rsv and (rsv != 4 or opcode == 0 or opcode > 2 or not self._rsv1_first))
+            (
+                rsv
+                and (
+                    rsv != 4
+                    or opcode == Opcode.CONT
+                    or opcode > Opcode.BINARY
+                    or not self._rsv1_first
+                )
+            )
             or flags
             or (mask is None) is s.is_client
             or (opcode > 2 and (opcode > 10 or length > 125 or not fin))
-            or 2 < opcode < 8
+            or Opcode.BINARY < opcode < Opcode.CLOSE
         ):
             self._check_header(s, rf)
         close_code: int | None = None
         close_reason: str | None = None
-        if opcode == 1 or opcode == 2:
+        if opcode == Opcode.TEXT or opcode == Opcode.BINARY:
             if s.closed or s.open:
                 self._odd_data_start(s, opcode, packet, offset)
             if (
@@ -312,7 +312,7 @@ class WebSocketStream:
             ):
                 # The common case, inline: a whole uncompressed message in one frame.
                 pv = self._preview
-                if opcode == 1:
+                if opcode == Opcode.TEXT:
                     data = unmask(payload, mask) if mask is not None else payload
                     try:
                         data.decode("utf-8")
@@ -327,22 +327,17 @@ class WebSocketStream:
                 self.message_count[name] += 1
                 if total < self._cap:
                     self.messages.append(
-                        _new(
-                            Message,
-                            (
-                                total,
-                                name,
-                                time,
-                                opcode,
-                                length,
-                                preview,
-                                False,
-                                1,
-                                packet,
-                                None,
-                                None,
-                                index,
-                            ),
+                        Message(
+                            index=total,
+                            side=name,
+                            time=time,
+                            opcode=opcode,
+                            size=length,
+                            preview=preview,
+                            compressed=False,
+                            frames=1,
+                            packet=packet,
+                            frame_index=index,
                         )
                     )
                 elif total == self._cap:
@@ -358,7 +353,7 @@ class WebSocketStream:
                 self._piece(s, rf)
                 if fin:
                     self._end(s, time)
-        elif opcode == 0:
+        elif opcode == Opcode.CONT:
             if s.closed:
                 self._data_after_close(s, opcode, packet, offset)
             if not s.open:
@@ -379,27 +374,24 @@ class WebSocketStream:
                 self._piece(s, rf)
                 if fin:
                     self._end(s, time)
-        elif opcode == 8:
+        elif opcode == Opcode.CLOSE:
             close_code, close_reason = self._close(s, rf, index)
         if index < self._cap:
             self.frames.append(
-                _new(
-                    Frame,
-                    (
-                        index,
-                        name,
-                        time,
-                        fin,
-                        rsv,
-                        opcode,
-                        mask is not None,
-                        length,
-                        packet,
-                        offset,
-                        close_code,
-                        close_reason,
-                        last_packet if last_packet != packet else None,
-                    ),
+                Frame(
+                    index=index,
+                    side=name,
+                    time=time,
+                    fin=fin,
+                    rsv=rsv,
+                    opcode=opcode,
+                    masked=mask is not None,
+                    length=length,
+                    packet=packet,
+                    offset=offset,
+                    close_code=close_code,
+                    close_reason=close_reason,
+                    last_packet=last_packet if last_packet != packet else None,
                 )
             )
         elif index == self._cap:
@@ -470,7 +462,7 @@ class WebSocketStream:
         d = self.deflate
         allowed = 0
         if d is not None or not self.handshake_seen:
-            if opcode >= 8:
+            if Opcode.is_control(opcode):
                 if rsv & 4:
                     # RFC 7692 6.1: "An endpoint MUST NOT set the "Per-Message Compressed"
                     # bit of control frames and non-first fragments of a data message."
@@ -482,7 +474,7 @@ class WebSocketStream:
                         offset,
                     )
                     allowed = 4
-            elif opcode == 0 and (d is None or not d.per_frame):
+            elif opcode == Opcode.CONT and (d is None or not d.per_frame):
                 if rsv & 4 and d is not None and self.handshake_seen:
                     self.anomaly(
                         A.RSV1_ON_CONTINUATION,
@@ -615,7 +607,7 @@ class WebSocketStream:
         else:
             if over:
                 self._bomb(name, rf)
-            elif rf.opcode == 1:
+            elif rf.opcode == Opcode.TEXT:
                 try:
                     data.decode("utf-8")
                 except UnicodeDecodeError as err:
@@ -624,22 +616,17 @@ class WebSocketStream:
             pv = self._preview
             preview = data[:pv] if size > pv else data
         self._record(
-            _new(
-                Message,
-                (
-                    self.message_total,
-                    name,
-                    rf.time,
-                    rf.opcode,
-                    size,
-                    preview,
-                    True,
-                    1,
-                    rf.packet,
-                    None,
-                    None,
-                    index,
-                ),
+            Message(
+                index=self.message_total,
+                side=name,
+                time=rf.time,
+                opcode=rf.opcode,
+                size=size,
+                preview=preview,
+                compressed=True,
+                frames=1,
+                packet=rf.packet,
+                frame_index=index,
             )
         )
 
@@ -697,7 +684,7 @@ class WebSocketStream:
         s.m_frame_index = index
         s.m_size = 0
         s.m_preview = b""
-        s.m_utf8 = _Utf8Decoder() if rf.opcode == 1 else None
+        s.m_utf8 = _Utf8Decoder() if rf.opcode == Opcode.TEXT else None
         s.m_known = True
         s.m_wire = 0
         s.m_bomb = False
@@ -805,22 +792,17 @@ class WebSocketStream:
         s.open = False
         failed_inflate = s.m_compressed and not s.m_known and not s.m_bomb
         self._record(
-            _new(
-                Message,
-                (
-                    self.message_total,
-                    s.name,
-                    time,
-                    s.m_opcode,
-                    s.m_wire if failed_inflate else s.m_size,
-                    None if failed_inflate else s.m_preview,
-                    s.m_compressed,
-                    s.m_frames,
-                    s.m_packet,
-                    None,
-                    None,
-                    s.m_frame_index,
-                ),
+            Message(
+                index=self.message_total,
+                side=s.name,
+                time=time,
+                opcode=s.m_opcode,
+                size=s.m_wire if failed_inflate else s.m_size,
+                preview=None if failed_inflate else s.m_preview,
+                compressed=s.m_compressed,
+                frames=s.m_frames,
+                packet=s.m_packet,
+                frame_index=s.m_frame_index,
             )
         )
 

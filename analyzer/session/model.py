@@ -26,10 +26,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import inspect
-import types
 from collections.abc import Iterator
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from enum import IntEnum, StrEnum
 from typing import Literal, NamedTuple
 
@@ -419,50 +417,3 @@ class Capture:
     packets: int | None = None  # packet count for packet captures
     secrets_embedded: bool = False  # a pcapng Decryption Secrets Block is present
     notes: tuple[str, ...] = ()  # what this capture cannot show, and why
-
-
-def _quick_init(cls: type) -> None:
-    """Give a frozen slotted dataclass an ``__init__`` that sets each slot through its
-    descriptor instead of ``object.__setattr__``: the same parameters, defaults (the very
-    objects) and annotations, in about 60% of the time (measured on CPython 3.11: a
-    Location 0.85 -> 0.49 us, a Connection 2.8 -> 1.7 us). The records are built once or
-    more per connection; the class, its fields, equality, hash and repr are untouched.
-    (analyzer.protocol applies it to its own per-connection records too.)"""
-    if hasattr(cls, "__post_init__"):
-        return  # dataclass's __init__ calls it; this one would not
-    generated = cls.__dict__["__init__"]
-    parameters = inspect.signature(generated).parameters
-    names: list[str] = []
-    keywords: list[str] = []
-    body: list[str] = []
-    namespace: dict[str, object] = {}
-    for i, f in enumerate(fields(cls)):
-        if not f.init:  # not used here; keep what dataclass made
-            return
-        namespace[f"_set{i}"] = cls.__dict__[f.name].__set__
-        (keywords if f.kw_only else names).append(f.name)
-        if f.default is MISSING and f.default_factory is not MISSING:
-            # dataclass's own sentinel default, so that the signature stays the same
-            namespace[f"_factory{i}"] = f.default_factory
-            namespace[f"_sentinel{i}"] = parameters[f.name].default
-            value = f"_factory{i}() if {f.name} is _sentinel{i} else {f.name}"
-        else:
-            value = f.name
-        body.append(f"    _set{i}(self, {value})\n")
-    if keywords:  # as dataclass orders them: keyword-only fields after the others
-        names += ["*", *keywords]
-    source = f"def __init__(self, {', '.join(names)}):\n{''.join(body)}"
-    exec(source, namespace)
-    init = namespace["__init__"]
-    assert isinstance(init, types.FunctionType) and isinstance(generated, types.FunctionType)
-    init.__defaults__ = generated.__defaults__
-    init.__kwdefaults__ = generated.__kwdefaults__
-    init.__annotations__ = generated.__annotations__
-    init.__qualname__ = generated.__qualname__
-    init.__module__ = generated.__module__
-    cls.__init__ = init  # type: ignore[misc]
-
-
-for _cls in (Location, Header, Headers, Request, Response, Close, Anomaly, TlsInfo, Connection):
-    _quick_init(_cls)
-del _cls

@@ -31,19 +31,13 @@ Open flows are bounded by ``Limits.max_open_flows``: past it the least recently 
 is finished early (second-chance approximation of LRU, no per-packet bookkeeping beyond
 the last packet number), with a ``tcp.flow_evicted`` anomaly.
 
-``_run`` is the reference loop. When ``analyzer._fastcap`` is built (``analyzer.accel``), a
-tracker made then runs its compiled copy: the in-order case (lookup, last packet and time,
-next expected byte, ``sink.data``, ``sink.interested``) is done there, on these same
-``Half``/``TcpFlow`` objects, and everything else calls the methods below.
 """
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterable, Iterator
 from typing import NamedTuple, Protocol
 
-from analyzer import accel
 from analyzer.inputs.pcap import Segment, reverse_key
 from analyzer.limits import Limits
 
@@ -51,33 +45,6 @@ MASK32 = 0xFFFFFFFF
 HALF32 = 0x80000000
 FIN, SYN, RST, ACK = 0x01, 0x02, 0x04, 0x10
 KEEP_FLOW_ANOMALIES = 20  # per flow and code; the rest are counted
-
-# While ``run`` reads, the cyclic GC's generation-0 threshold is raised to this (never
-# lowered) and restored afterwards. The hot path makes a few container objects per frame
-# (records, lists) that are nearly all short-lived or acyclic; at the default threshold
-# (700) the collector runs every couple of hundred frames. Measured on a 234 MB capture
-# (benchmarks/bench_capture.py): about 5% of the whole run's CPU time. Memory stays
-# bounded: at most this many uncollected container objects between two collections.
-GC_GEN0_THRESHOLD = 20_000
-_gc_raised = 0  # runs in progress (nested or interleaved generators)
-_gc_saved: tuple[int, int, int] = (700, 10, 10)
-
-
-def _raise_gc_threshold() -> None:
-    global _gc_raised, _gc_saved
-    if _gc_raised == 0:
-        _gc_saved = gc.get_threshold()
-        first, *rest = _gc_saved
-        if first and first < GC_GEN0_THRESHOLD:  # 0 means disabled by the caller: leave it
-            gc.set_threshold(GC_GEN0_THRESHOLD, *rest)
-    _gc_raised += 1
-
-
-def _restore_gc_threshold() -> None:
-    global _gc_raised
-    _gc_raised -= 1
-    if _gc_raised == 0:
-        gc.set_threshold(*_gc_saved)
 
 
 class ByteSink(Protocol):
@@ -218,25 +185,11 @@ class TcpTracker:
         self.evicted = 0
         self.dropped = 0  # flows whose sink lost interest
         self._finished: list[TcpFlow] = []
-        # The compiled loop (analyzer._fastcap.run), looked up now so that a test can track
-        # the same segments both ways in one process; None: ``_run`` below.
-        self._fast = accel.fastcap()
 
     # -- the per-packet loop ----------------------------------------------------------------
 
     def run(self, segments: Iterable[Segment]) -> Iterator[TcpFlow]:
-        _raise_gc_threshold()
-        try:
-            if self._fast is not None:
-                # The same loop; given a PacketReader, it takes the segments straight from
-                # the compiled record loop, without a tuple per packet.
-                yield from self._fast.run(self, segments)
-            else:
-                yield from self._run(segments)
-        finally:
-            _restore_gc_threshold()
-
-    def _run(self, segments: Iterable[Segment]) -> Iterator[TcpFlow]:
+        """Feed every segment to its flow; yield each flow once it is finished."""
         live = self.live
         finished = self._finished
         syn, fin_rst, mask = SYN, FIN | RST, MASK32  # locals: no global lookups per packet
