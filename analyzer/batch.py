@@ -53,7 +53,7 @@ from analyzer.batch_work import (
     write_state,
 )
 from analyzer.errors import AnalyzerError
-from analyzer.pipeline import Options
+from analyzer.options import Options
 
 EXIT_FAILED = 1
 EXIT_INTERRUPTED = 130

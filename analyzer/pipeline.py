@@ -1,6 +1,7 @@
 """The only module that knows every stage: input -> session model -> rules -> report.
 
-``cli.py`` and ``batch.py`` call ``analyze``; renderers take the ``Analysis`` it returns.
+``cli`` and ``batch`` call ``analyze``; renderers take the ``Analysis`` it returns
+(``analyzer.engine.analysis``). ``Options`` (``analyzer.options``) is re-exported here.
 """
 
 from __future__ import annotations
@@ -8,38 +9,18 @@ from __future__ import annotations
 import gzip
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 
-from analyzer.engine.findings import Finding, NotEvaluable
+from analyzer.engine.analysis import Analysis
 from analyzer.errors import InputError, UnknownFormatError
-from analyzer.limits import DEFAULT_LIMITS, Limits
+from analyzer.options import DEFAULT_OPTIONS, Options
 from analyzer.session.model import Capture, CaptureFormat
+
+__all__ = ["Analysis", "Options", "analyze", "detect_format", "evaluate", "load_capture"]
 
 PCAP_MAGICS = (b"\xd4\xc3\xb2\xa1", b"\xa1\xb2\xc3\xd4", b"\x4d\x3c\xb2\xa1", b"\xa1\xb2\x3c\x4d")
 PCAPNG_MAGIC = b"\x0a\x0d\x0d\x0a"
 GZIP_MAGIC = b"\x1f\x8b"
-
-
-@dataclass(frozen=True, slots=True)
-class Options:
-    """What the user asked for, beyond the capture paths."""
-
-    limits: Limits = DEFAULT_LIMITS
-    keylog: Path | None = None  # TLS key log (NSS format); SSLKEYLOGFILE if unset
-    rule_dirs: tuple[Path, ...] = ()  # user rule folders, beside the built-in ones
-    select: tuple[str, ...] = ()  # rule ids or tags; empty means all
-    ignore: tuple[str, ...] = ()
-    builtin_rules: bool = True
-
-
-@dataclass(frozen=True, slots=True)
-class Analysis:
-    captures: tuple[Capture, ...]
-    findings: tuple[Finding, ...] = ()
-    not_evaluable: tuple[NotEvaluable, ...] = ()
-    rules_run: tuple[str, ...] = ()  # ids of the rules evaluated
-    extra: dict[str, object] = field(default_factory=dict)  # e.g. hop chains
 
 
 def _head(path: Path, n: int = 64) -> bytes:
@@ -85,7 +66,7 @@ def detect_format(path: Path) -> CaptureFormat:
     )
 
 
-def load_capture(path: Path, options: Options = Options()) -> Capture:
+def load_capture(path: Path, options: Options = DEFAULT_OPTIONS) -> Capture:
     """Read one capture file into the session model. Raises ``InputError``."""
     fmt = detect_format(path)
     if fmt == "har":
@@ -97,14 +78,14 @@ def load_capture(path: Path, options: Options = Options()) -> Capture:
     return read_packet_capture(path, limits=options.limits, keylog=options.keylog)
 
 
-def analyze(paths: Sequence[Path], options: Options = Options()) -> Analysis:
+def analyze(paths: Sequence[Path], options: Options = DEFAULT_OPTIONS) -> Analysis:
     """Load every capture, run the rules, return everything a renderer needs."""
     captures = tuple(load_capture(p, options) for p in paths)
     return evaluate(captures, options)
 
 
-def evaluate(captures: tuple[Capture, ...], options: Options = Options()) -> Analysis:
+def evaluate(captures: tuple[Capture, ...], options: Options = DEFAULT_OPTIONS) -> Analysis:
     """Run the selected rules over already-loaded captures."""
-    from analyzer.engine.evaluate import run_rules  # imported here: the engine imports us
+    from analyzer.engine.evaluate import run_rules
 
     return run_rules(captures, options)

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import click
 
-from analyzer.engine.examples import run_examples
+from analyzer.engine.evaluate import run_examples
 from analyzer.engine.loader import Rule, load_paths, load_rules
 from analyzer.errors import AnalyzerError
 

@@ -28,13 +28,16 @@ Findings are sorted by severity (highest first), then time, rule id and connecti
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+from analyzer.engine.analysis import Analysis
 from analyzer.engine.cel import environment
 from analyzer.engine.evidence import build as build_evidence
+from analyzer.engine.examples import merge
 from analyzer.engine.findings import Evidence, Finding, NotEvaluable
 from analyzer.engine.loader import Rule, load_rules, select_rules
 from analyzer.engine.scopes import PROVIDERS, SCOPES, Item, ensure
@@ -43,7 +46,7 @@ from analyzer.inputs.tls import KEYLOG_ADVICE
 from analyzer.session.model import Capture, Fact
 
 if TYPE_CHECKING:
-    from analyzer.pipeline import Analysis, Options
+    from analyzer.options import Options
 
 # How to capture each fact a capture may lack. Rules may override with ``advice``.
 ADVICE: dict[str, str] = {
@@ -485,8 +488,6 @@ def sort_findings(findings: Sequence[Finding]) -> tuple[Finding, ...]:
 
 def run_rules(captures: tuple[Capture, ...], options: Options) -> Analysis:
     """Load (cached), select and run the rules; the ``Analysis`` a renderer needs."""
-    from analyzer.pipeline import Analysis
-
     ruleset = load_rules(options.rule_dirs, builtin=options.builtin_rules)
     rules = select_rules(ruleset.rules, options.select, options.ignore)
     findings: list[Finding] = []
@@ -516,3 +517,54 @@ def run_rules(captures: tuple[Capture, ...], options: Options) -> Analysis:
         rules_run=tuple(r.id for r in rules),
         extra=extra,
     )
+
+
+# -- a rule's inline examples (``rules test`` and the test suite) ---------------------------
+
+
+def example_variables(scope: str, values: Mapping[str, Any]) -> dict[str, Any]:
+    """The scope's clean views with the example's partial views merged over them."""
+    make = SCOPES[scope].example_defaults
+    defaults = make() if make is not None else {}
+    out = {name: merge(view, values.get(name, {})) for name, view in defaults.items()}
+    for name, view in values.items():
+        out.setdefault(name, copy.deepcopy(view))
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class ExampleResult:
+    rule: str
+    kind: str  # "match" | "no_match"
+    name: str
+    ok: bool
+    detail: str  # what went wrong, empty when ok
+
+
+def run_examples(rule: Any) -> list[ExampleResult]:
+    """Evaluate ``rule``'s examples; a result per example."""
+    out: list[ExampleResult] = []
+    for kind, examples, expected in (
+        ("match", rule.matches, True),
+        ("no_match", rule.non_matches, False),
+    ):
+        for ex in examples:
+            variables = example_variables(rule.scope, ex.values)
+            activation = activation_for(rule.scope, variables)
+            got, error = truth(rule.when.program.eval(activation))
+            if error is not None:
+                out.append(ExampleResult(rule.id, kind, ex.name, False, f"error: {error}"))
+                continue
+            if got != expected:
+                want = "match" if expected else "not match"
+                out.append(ExampleResult(rule.id, kind, ex.name, False, f"expected to {want}"))
+                continue
+            if expected and ex.message is not None:
+                text = rule.message.render(activation)
+                if text != " ".join(ex.message.split()):
+                    out.append(
+                        ExampleResult(rule.id, kind, ex.name, False, f"message was {text!r}")
+                    )
+                    continue
+            out.append(ExampleResult(rule.id, kind, ex.name, True, ""))
+    return out

@@ -1,4 +1,4 @@
-"""Rule examples: partial views merged over a clean session, and running them.
+"""Rule examples: partial views merged over a clean session (``evaluate.run_examples`` runs them).
 
 A rule file's ``examples.match`` and ``examples.no_match`` hold partial views:
 ``connection: {origin: null, close: {code: 1008}}``. Each is merged (dicts recursively,
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from analyzer.engine.view import capture_view, connection_view, heavy_field
@@ -154,55 +153,3 @@ def merge(base: Any, over: Any) -> Any:
             out[k] = merge(base.get(k), v) if k in base else v
         return out
     return copy.deepcopy(over)
-
-
-def example_variables(scope: str, values: Mapping[str, Any]) -> dict[str, Any]:
-    """The scope's clean views with the example's partial views merged over them."""
-    from analyzer.engine.scopes import SCOPES
-
-    make = SCOPES[scope].example_defaults
-    defaults = make() if make is not None else {}
-    out = {name: merge(view, values.get(name, {})) for name, view in defaults.items()}
-    for name, view in values.items():
-        out.setdefault(name, copy.deepcopy(view))
-    return out
-
-
-@dataclass(frozen=True, slots=True)
-class ExampleResult:
-    rule: str
-    kind: str  # "match" | "no_match"
-    name: str
-    ok: bool
-    detail: str  # what went wrong, empty when ok
-
-
-def run_examples(rule: Any) -> list[ExampleResult]:
-    """Evaluate ``rule``'s examples; a result per example."""
-    from analyzer.engine.evaluate import activation_for, truth
-
-    out: list[ExampleResult] = []
-    for kind, examples, expected in (
-        ("match", rule.matches, True),
-        ("no_match", rule.non_matches, False),
-    ):
-        for ex in examples:
-            variables = example_variables(rule.scope, ex.values)
-            activation = activation_for(rule.scope, variables)
-            got, error = truth(rule.when.program.eval(activation))
-            if error is not None:
-                out.append(ExampleResult(rule.id, kind, ex.name, False, f"error: {error}"))
-                continue
-            if got != expected:
-                want = "match" if expected else "not match"
-                out.append(ExampleResult(rule.id, kind, ex.name, False, f"expected to {want}"))
-                continue
-            if expected and ex.message is not None:
-                text = rule.message.render(activation)
-                if text != " ".join(ex.message.split()):
-                    out.append(
-                        ExampleResult(rule.id, kind, ex.name, False, f"message was {text!r}")
-                    )
-                    continue
-            out.append(ExampleResult(rule.id, kind, ex.name, True, ""))
-    return out

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from analyzer.engine.examples import default_views
 from analyzer.engine.findings import Evidence
 from analyzer.engine.view import (
     CAPTURE,
@@ -70,14 +71,10 @@ class Scope:
 
 
 def _connection_defaults() -> dict[str, Any]:
-    from analyzer.engine.examples import default_views
-
     return default_views()
 
 
 def _capture_defaults() -> dict[str, Any]:
-    from analyzer.engine.examples import default_views
-
     views = default_views()
     cap = views["capture"]
     cap["connections"] = [views["connection"]]
@@ -133,7 +130,7 @@ SCOPES: dict[str, Scope] = {
 # Scopes defined outside the engine, registered on first use: scope name ->
 # "module:function" that calls ``register``. Keeps the engine free of import cycles.
 PROVIDERS: dict[str, str] = {
-    "session": "analyzer.session.hops_scope:register_session_scope",
+    "session": "analyzer.engine.hops_scope:register_session_scope",
 }
 
 

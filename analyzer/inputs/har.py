@@ -67,7 +67,7 @@ from haralyzer import HarEntry, HarParser
 from analyzer.errors import InputError
 from analyzer.inputs.har_messages import MessageLog, read_side_file, side_file
 from analyzer.limits import DEFAULT_LIMITS, Limits
-from analyzer.session.build import CloseSeen, summarize_close
+from analyzer.session.build import summarize_close
 from analyzer.session.model import (
     Anomaly,
     Capture,
@@ -79,6 +79,7 @@ from analyzer.session.model import (
     Request,
     Response,
 )
+from analyzer.vocabulary import CloseSeen
 
 __all__ = ["read_har"]
 

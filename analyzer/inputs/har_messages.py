@@ -33,8 +33,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from analyzer.limits import Limits
-from analyzer.session.build import CloseSeen
 from analyzer.session.model import Anomaly, Location, Message, Opcode, Side
+from analyzer.vocabulary import CloseSeen
 
 # A time above this is milliseconds: 1e11 seconds is the year 5138, 1e11 milliseconds is
 # March 1973, before WebSocket existed. Playwright writes milliseconds, everyone else seconds.

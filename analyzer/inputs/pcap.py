@@ -37,7 +37,7 @@ from typing import BinaryIO, Literal, NoReturn
 
 from analyzer.errors import InputError
 from analyzer.inputs.linktypes import LINKTYPE_NAMES, ip_offset
-from analyzer.session.model import Anomaly, Location
+from analyzer.vocabulary import Anomaly, Location
 
 Segment = tuple[int, float, bytes, int, int, bytes, int]
 

@@ -43,7 +43,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from analyzer.inputs.keylog import KeyLog, gather_keylog
 from analyzer.limits import DEFAULT_LIMITS, Limits
-from analyzer.session.model import Anomaly, Location, Side, TlsInfo
+from analyzer.vocabulary import Anomaly, Location, Side, TlsInfo
 
 if TYPE_CHECKING:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM, ChaCha20Poly1305

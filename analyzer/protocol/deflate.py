@@ -28,7 +28,7 @@ from __future__ import annotations
 import zlib
 from dataclasses import dataclass
 
-from analyzer.session.model import Headers
+from analyzer.vocabulary import Headers
 
 PERMESSAGE = "permessage-deflate"
 DEFLATE_FRAME_NAMES = ("x-webkit-deflate-frame", "deflate-frame")

@@ -89,9 +89,9 @@ from analyzer.protocol.http11 import (
     ws_url,
 )
 from analyzer.protocol.messages import SideState, WebSocketStream, close_code_problem
-from analyzer.session.build import CloseSeen
-from analyzer.session.model import (
+from analyzer.vocabulary import (
     Anomaly,
+    CloseSeen,
     Frame,
     Headers,
     Location,

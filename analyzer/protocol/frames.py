@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from analyzer.protocol import anomalies as A
-from analyzer.session.model import CloseCode, Opcode
+from analyzer.vocabulary import CloseCode, Opcode
 
 __all__ = [
     "CloseCode",

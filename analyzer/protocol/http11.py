@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from analyzer.limits import Limits
 from analyzer.protocol import anomalies as A
-from analyzer.session.model import WEBSOCKET_GUID, Header, Headers
+from analyzer.vocabulary import WEBSOCKET_GUID, Header, Headers
 
 Problem = tuple[str, str]  # (anomaly code, detail)
 

@@ -41,8 +41,7 @@ from analyzer.protocol.frames import (
     header_problems,
     unmask,
 )
-from analyzer.session.build import CloseSeen
-from analyzer.session.model import Anomaly, Frame, Location, Message, Opcode, Side
+from analyzer.vocabulary import Anomaly, CloseSeen, Frame, Location, Message, Opcode, Side
 
 # An anomaly code is recorded at most this many times per connection: a client that never
 # masks would otherwise make one record per frame. One limit.anomalies record says so.

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from analyzer.engine.analysis import Analysis
 from analyzer.errors import OutputError
-from analyzer.pipeline import Analysis
 from analyzer.render.document import Doc, build_document
 from analyzer.render.options import DEFAULT_OPTIONS, RenderOptions
 

@@ -17,8 +17,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from analyzer import __version__
+from analyzer.engine.analysis import Analysis
 from analyzer.engine.findings import Evidence, Finding, NotEvaluable, Severity
-from analyzer.pipeline import Analysis
 from analyzer.render.options import RenderOptions
 from analyzer.render.preview import payload_preview
 from analyzer.render.redact import Redactor

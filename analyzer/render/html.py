@@ -29,7 +29,7 @@ from typing import Any
 import jinja2
 from markupsafe import Markup
 
-from analyzer.pipeline import Analysis
+from analyzer.engine.analysis import Analysis
 from analyzer.render.document import (
     CLOSE_NAMES,
     OPCODE_NAMES,

@@ -11,7 +11,7 @@ from importlib import resources
 from importlib.resources.abc import Traversable
 from typing import Any
 
-from analyzer.pipeline import Analysis
+from analyzer.engine.analysis import Analysis
 from analyzer.render.document import SCHEMA, Doc, build_document
 from analyzer.render.options import DEFAULT_OPTIONS, RenderOptions
 

@@ -11,7 +11,7 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-from analyzer.pipeline import Analysis
+from analyzer.engine.analysis import Analysis
 from analyzer.render.document import Doc, build_document
 from analyzer.render.options import DEFAULT_OPTIONS, RenderOptions
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 
-from analyzer.pipeline import Analysis
+from analyzer.engine.analysis import Analysis
 from analyzer.render.document import CLOSE_NAMES, Doc, build_document, where
 from analyzer.render.options import DEFAULT_OPTIONS, RenderOptions
 from analyzer.render.preview import show

@@ -13,7 +13,7 @@ from pathlib import PurePath, PureWindowsPath
 from typing import Any
 from urllib.parse import quote
 
-from analyzer.pipeline import Analysis
+from analyzer.engine.analysis import Analysis
 from analyzer.render.document import Doc, build_document
 from analyzer.render.options import DEFAULT_OPTIONS, RenderOptions
 

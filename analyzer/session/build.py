@@ -8,26 +8,9 @@ so that "first close", "echoed" and "how it ended" mean the same thing whatever 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import NamedTuple
 
-from analyzer.session.model import Close, EndKind, Location, Message, Side
-
-
-class CloseSeen(NamedTuple):
-    """A close frame (or an exporter's record of one), before we know if it was echoed."""
-
-    side: Side
-    time: float | None
-    code: int | None
-    reason: str | None
-    location: Location | None = None
-    frame_index: int | None = None
-    # Data messages before this close, when the source knew them as it saw the close:
-    # (client's, server's, how many of ``messages`` came first). Only for a close seen with
-    # no message half-sent on either side and every message recorded, so that exactly the
-    # first ones of ``messages`` precede it; None: summarize_close counts them itself.
-    before: tuple[int, int, int] | None = None
-
+from analyzer.session.model import Close, EndKind, Message
+from analyzer.vocabulary import CloseSeen
 
 TransportEnd = str  # "fin" | "rst" | "open" (still open when the capture ended) | "unknown"
 

@@ -197,7 +197,7 @@ def test_chains_are_linked_once_and_kept_without_session_rules(
         calls.append(len(captures))
         return real(captures)
 
-    monkeypatch.setattr("analyzer.session.hops_scope.link_sessions", counting)
+    monkeypatch.setattr("analyzer.engine.hops_scope.link_sessions", counting)
     captures = tuple(load_capture(p) for p in BROWSER)
     analysis = evaluate(captures, Options())
     assert calls == [2]

@@ -16,7 +16,7 @@ import jsonschema
 import pytest
 import yaml
 
-from analyzer.engine.examples import run_examples
+from analyzer.engine.evaluate import run_examples
 from analyzer.engine.findings import Severity
 from analyzer.engine.loader import parse_rule
 from analyzer.pipeline import Analysis, Options, analyze

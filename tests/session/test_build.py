@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from analyzer.session.build import CloseSeen, summarize_close
+from analyzer.session.build import summarize_close
 from analyzer.session.model import Message
+from analyzer.vocabulary import CloseSeen
 
 
 def msg(index: int, side: str, time: float) -> Message:

@@ -14,7 +14,7 @@ from test_hops_tshark import HOPS, needs_tshark
 
 from analyzer.engine.cel import compile_expression, compile_template, environment
 from analyzer.engine.examples import merge
-from analyzer.session.hops_scope import SESSION, session_example_defaults, session_items
+from analyzer.engine.hops_scope import SESSION, session_example_defaults, session_items
 
 RULES = Path(__file__).resolve().parents[2] / "rules"
 HOP_RULES = (

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from analyzer.session.build import CloseSeen, summarize_close
+from analyzer.session.build import summarize_close
 from analyzer.session.model import (
     Capture,
     Connection,
@@ -29,6 +29,7 @@ from analyzer.session.model import (
     Request,
     Response,
 )
+from analyzer.vocabulary import CloseSeen
 
 HOPS = Path(__file__).resolve().parents[1] / "data" / "hops"
 PCAP_FACTS = frozenset(f.value for f in Fact)

@@ -7,10 +7,10 @@ from __future__ import annotations
 from pathlib import Path
 
 from analyzer.engine.cel import compile_expression, environment
+from analyzer.engine.hops_scope import SESSION, session_view
 from analyzer.engine.view import capture_view, connection_view
 from analyzer.pipeline import load_capture
 from analyzer.session.hops import link_sessions
-from analyzer.session.hops_scope import SESSION, session_view
 
 HOPS = Path(__file__).resolve().parents[2] / "tests/data/hops"
 
