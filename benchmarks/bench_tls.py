@@ -1,6 +1,7 @@
 """TLS decryption cost per MB: analyzer.inputs.tls against tshark and scapy's TLS layer.
 
     PYTHONPATH=. python benchmarks/bench_tls.py [--mb 40] [--scapy-mb 4]
+    (scapy comes with the extra: pip install ".[bench]")
 
 Makes wss:// captures on loopback (Python websockets; dumpcap on lo, root needed) of about
 ``--mb`` MB, TLS 1.3 AES-128-GCM, TLS 1.3 ChaCha20 and TLS 1.2 AES-256-GCM, then times:
