@@ -44,7 +44,7 @@ sys.path.insert(0, str(HERE))
 from make_batch_corpus import CORPUS, make  # noqa: E402
 
 from analyzer.batch import run_batch  # noqa: E402
-from analyzer.batch_inputs import discover  # noqa: E402
+from analyzer.batch.inputs import discover  # noqa: E402
 from analyzer.pipeline import Options, evaluate, load_capture  # noqa: E402
 
 

@@ -11,7 +11,7 @@ import pytest
 from batch_helpers import DATA, Corpus, make_corpus, needs_pcap, needs_render
 
 from analyzer.batch import run_batch
-from analyzer.batch_work import read_state, state_files
+from analyzer.batch.work import read_state, state_files
 from analyzer.pipeline import evaluate, load_capture
 
 

@@ -12,8 +12,8 @@ import pytest
 from batch_helpers import DATA, ROOT, Corpus, needs_render
 from click.testing import CliRunner
 
-from analyzer.batch import batch
 from analyzer.cli import main
+from analyzer.cli.batch import batch
 
 
 @pytest.fixture
@@ -93,8 +93,8 @@ def test_nothing_there_is_exit_2_naming_the_input(cli: CliRunner, tmp_path: Path
 @pytest.mark.parametrize(
     "code",
     [
-        "from analyzer.batch import batch; from analyzer.cli import main",
-        "from analyzer.cli import main; from analyzer.batch import batch",
+        "from analyzer.cli.batch import batch; from analyzer.cli import main",
+        "from analyzer.cli import main; from analyzer.cli.batch import batch",
     ],
     ids=["batch-first", "cli-first"],
 )

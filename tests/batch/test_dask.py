@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 from batch_helpers import Corpus, needs_render
 
-from analyzer import batch as batch_module
+from analyzer.batch import run as batch_module
 from analyzer.batch import run_batch
 from analyzer.errors import AnalyzerError
 

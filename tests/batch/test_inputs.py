@@ -11,7 +11,7 @@ import pytest
 from batch_helpers import DATA, Corpus, needs_render
 
 from analyzer.batch import run_batch
-from analyzer.batch_inputs import capture_name, discover, slug
+from analyzer.batch.inputs import capture_name, discover, slug
 
 HAR = DATA / "har" / "pcap2har-websocket-parse.har"
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 
 from analyzer.batch import Progress
-from analyzer.batch_work import CaptureResult
+from analyzer.batch.work import CaptureResult
 
 
 class Clock:

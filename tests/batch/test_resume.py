@@ -16,9 +16,9 @@ import pandas as pd
 import pytest
 from batch_helpers import DATA, ROOT, Corpus, needs_render, variants
 
-from analyzer import batch as batch_module
+from analyzer.batch import run as batch_module
 from analyzer.batch import Progress, run_batch
-from analyzer.batch_work import read_state, state_files
+from analyzer.batch.work import read_state, state_files
 from analyzer.pipeline import Options
 
 
@@ -116,7 +116,7 @@ def test_ctrl_c_on_the_real_command(tmp_path: Path) -> None:
         (inputs / f"s{i:04d}.har").write_bytes(variants.har_variant(seed, i))
     out = tmp_path / "out"
     code = (
-        "import sys; from analyzer.batch import batch; "
+        "import sys; from analyzer.cli.batch import batch; "
         "sys.exit(batch.main(sys.argv[1:], prog_name='ws-analyzer batch'))"
     )
     path = os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p)
@@ -156,7 +156,7 @@ def test_a_worker_killed_by_the_os_fails_only_its_capture(
 ) -> None:
     """As when the OOM killer ends a worker: the pool breaks, the batch goes on, only the
     capture that killed its worker is recorded as failed, and a re-run retries it."""
-    import analyzer.batch_work as work
+    import analyzer.batch.work as work
 
     victim = har_corpus.good[2]
     real_process = work.process

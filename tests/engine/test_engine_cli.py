@@ -8,7 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from analyzer.cli import main
-from analyzer.engine.cli import rules
+from analyzer.cli.rules import rules
 from analyzer.engine.loader import load_rules
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -1,17 +1,18 @@
-"""``ws-analyzer batch``: many captures at once, one report each, and a summary.
+"""Many captures at once, one report each, and a summary (``ws-analyzer batch`` is the
+command over it, in ``analyzer.cli.batch``).
 
 Theory of operation
 -------------------
-1. ``discover`` (``analyzer.batch_inputs``) turns files, folders and globs into ``Task``s,
+1. ``discover`` (``analyzer.batch.inputs``) turns files, folders and globs into ``Task``s,
    each with a collision-free name inside OUTDIR.
 2. Tasks whose state record (``OUTDIR/.state/<name>.json``) says they were finished, for
    the same file (size and modification time) and the same options, are skipped unless
    ``--force``; a failure that was ours (internal error, worker died) is always retried.
 3. The others run one capture per task: in this process for ``--jobs 1``, on a local
    ``ProcessPoolExecutor`` otherwise, or on a Dask cluster with ``--scheduler``. A worker
-   (``analyzer.batch_work.process``) writes the capture's reports and state record and
+   (``analyzer.batch.work.process``) writes the capture's reports and state record and
    returns a small ``CaptureResult``; it never raises for a bad capture.
-4. The summary (``analyzer.batch_summary``) is rebuilt from every state record in
+4. The summary (``analyzer.batch.summary``) is rebuilt from every state record in
    OUTDIR: the captures done now and those done by earlier runs.
 
 Ctrl-C: the pool is terminated (workers ignore SIGINT; the parent ends them), finished
@@ -34,13 +35,10 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Empty, SimpleQueue
-from types import ModuleType
-from typing import Any, TextIO, cast
+from typing import Any, TextIO
 
-import click
-
-from analyzer.batch_inputs import Discovery, Task, check_inside, discover
-from analyzer.batch_work import (
+from analyzer.batch.inputs import Discovery, Task, check_inside, discover
+from analyzer.batch.work import (
     REPORTS_DIR,
     STATE_DIR,
     BatchConfig,
@@ -62,7 +60,6 @@ TTY_INTERVAL = 0.2
 DASK_CONNECT_TIMEOUT = "15s"
 
 OnResult = Callable[[CaptureResult], None]
-Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
 # --- progress ------------------------------------------------------------------------------
@@ -364,7 +361,7 @@ def run_batch(
     broken rule files, Dask missing or unreachable). ``KeyboardInterrupt`` is handled:
     the outcome says ``interrupted``.
     """
-    from analyzer.batch_summary import IndexFacts, write_summary
+    from analyzer.batch.summary import IndexFacts, write_summary
 
     outdir = outdir.resolve()
     if outdir.exists() and not outdir.is_dir():
@@ -463,161 +460,3 @@ def run_batch(
         results=results,
         timings=timings,
     )
-
-
-# --- the command ---------------------------------------------------------------------------
-
-
-def _make_command(cli: ModuleType) -> click.Command:
-    fail = cli.fail
-    make_options = cli.make_options
-    redaction_options = cast(Decorator, cli.redaction_options)
-    rule_options = cast(Decorator, cli.rule_options)
-    split_csv = cli.split_csv
-
-    @click.command("batch")
-    @click.argument("inputs", nargs=-1, required=True, metavar="INPUT...")
-    @click.option(
-        "-o",
-        "--output",
-        "outdir",
-        required=True,
-        type=click.Path(path_type=Path, file_okay=False),
-        help="Folder for the reports and the summary (made if missing; re-runs resume).",
-    )
-    @click.option(
-        "-j",
-        "--jobs",
-        type=click.IntRange(min=1),
-        help="Captures analyzed at once on this machine. Default: the number of CPUs.",
-    )
-    @click.option(
-        "--scheduler",
-        metavar="tcp://HOST:PORT",
-        help="Run on a Dask distributed cluster instead (pip install 'ws-analyzer[dask]'). "
-        "The workers must see the inputs and OUTDIR at the same paths.",
-    )
-    @click.option(
-        "-f",
-        "--format",
-        "formats",
-        multiple=True,
-        metavar="FORMAT",
-        help="Report format(s) per capture: html (default), json, md, sarif, junit.",
-    )
-    @click.option("--force", is_flag=True, help="Analyze again captures already done in OUTDIR.")
-    @click.option(
-        "--keylog",
-        type=click.Path(path_type=Path),
-        help="TLS key log (NSS format) for wss:// in packet captures.",
-    )
-    @rule_options
-    @redaction_options
-    def batch(
-        inputs: tuple[str, ...],
-        outdir: Path,
-        jobs: int | None,
-        scheduler: str | None,
-        formats: tuple[str, ...],
-        force: bool,
-        keylog: Path | None,
-        rule_dirs: tuple[Path, ...],
-        select: tuple[str, ...],
-        ignore: tuple[str, ...],
-        no_redact: bool,
-        redact_header: tuple[str, ...],
-        redact_param: tuple[str, ...],
-    ) -> None:
-        """Analyze many captures: one report each, and a summary of them all.
-
-        INPUT is a capture file, a folder (searched recursively; files are recognised by
-        content, and what is not a capture is skipped and counted) or a glob pattern
-        ("exports/**/*.har"). OUTDIR receives reports/<name>/ per capture, and
-        summary.csv (one row per connection), findings.csv (one row per finding),
-        captures.csv (one row per capture, with the error of those that failed), each
-        also as .parquet, and index.html: charts of close codes and rule hits, the same
-        by host, origin, user agent and creator, the captures worst first, and those
-        that could not be read.
-
-        Running again over the same OUTDIR skips the captures already done (same file,
-        same options; recorded in OUTDIR/.state/) unless --force: an interrupted batch
-        resumes where it stopped, and the summary covers every capture done in OUTDIR.
-
-        Exit codes: 0 every capture was analyzed, 1 some could not be read (listed in
-        index.html and captures.csv), 2 bad usage, 130 interrupted.
-        """
-        from analyzer.render import FORMATS
-
-        fmts = split_csv(formats) or ("html",)
-        for fmt in fmts:
-            if fmt not in FORMATS:
-                fail(f"--format: unknown format {fmt!r} (choose from {', '.join(FORMATS)})")
-        options = make_options(rule_dirs, select, ignore, keylog)
-        outcome = run_batch(
-            inputs,
-            outdir,
-            formats=fmts,
-            options=options,
-            jobs=jobs,
-            scheduler=scheduler,
-            force=force,
-            redact=not no_redact,
-            redact_headers=redact_header,
-            redact_params=redact_param,
-        )
-        report_outcome(outcome, outdir)
-        if outcome.interrupted:
-            sys.exit(EXIT_INTERRUPTED)
-        if outcome.failed:
-            sys.exit(EXIT_FAILED)
-
-    return batch
-
-
-def report_outcome(outcome: BatchOutcome, outdir: Path, limit: int = 10) -> None:
-    """The end-of-run lines on stderr."""
-
-    def echo(text: str) -> None:
-        click.echo(text, err=True)
-
-    for folder in outcome.empty:
-        echo(f"ws-analyzer: warning: {folder}: no capture found in this folder")
-    for name, error in outcome.failed[:limit]:
-        echo(f"ws-analyzer: failed: {name}: {error}")
-    if len(outcome.failed) > limit:
-        echo(f"ws-analyzer: ... and {len(outcome.failed) - limit} more (see captures.csv)")
-    echo(
-        f"batch: {outcome.tasks} captures ({outcome.reused} already done, {outcome.ran} "
-        f"analyzed now), {len(outcome.failed)} could not be read, {outcome.skipped} "
-        f"non-capture files skipped; {outcome.connections} connections, "
-        f"{outcome.findings} findings"
-    )
-    echo(f"wrote {outdir / 'index.html'}")
-    if outcome.interrupted:
-        echo(
-            "ws-analyzer: interrupted: the captures finished so far are kept and summarized; "
-            "run the same command again to resume"
-        )
-
-
-# The command is built on first use: it takes its shared options from ``analyzer.cli``,
-# which itself imports ``batch`` from here to register it. Building it lazily lets either
-# module be imported first.
-_command: click.Command | None = None
-
-
-def _batch_command() -> click.Command:
-    global _command
-    if _command is None:
-        from analyzer import cli  # may come back here through cli's own import of ``batch``
-
-        if _command is None:
-            _command = _make_command(cli)
-    return _command
-
-
-def __getattr__(name: str) -> Any:
-    """``from analyzer.batch import batch``: the click command ``ws-analyzer batch``."""
-    if name == "batch":
-        return _batch_command()
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -26,7 +26,7 @@ from typing import Literal
 from urllib.parse import urlsplit
 
 from analyzer import __version__
-from analyzer.batch_inputs import Task
+from analyzer.batch.inputs import Task
 from analyzer.engine.findings import Finding
 from analyzer.errors import AnalyzerError
 from analyzer.pipeline import Analysis, Options, evaluate, load_capture

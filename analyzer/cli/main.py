@@ -6,105 +6,20 @@ Every error the user can cause (``AnalyzerError``) becomes one line on stderr,
 
 from __future__ import annotations
 
-import os
 import sys
-from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import click
 
 from analyzer import __version__
-from analyzer.errors import EXIT_USAGE, AnalyzerError
-from analyzer.pipeline import Analysis, Options, analyze
-
-F = TypeVar("F", bound=Callable[..., Any])
+from analyzer.cli.batch import batch
+from analyzer.cli.common import fail, make_options, redaction_options, rule_options, split_csv
+from analyzer.cli.rules import rules
+from analyzer.errors import AnalyzerError
+from analyzer.pipeline import Analysis, analyze
 
 SEVERITIES = ("info", "low", "medium", "high", "critical")
-
-
-def fail(error: AnalyzerError | str) -> None:
-    """Print one line and exit 2."""
-    click.echo(f"ws-analyzer: error: {error}", err=True)
-    sys.exit(EXIT_USAGE)
-
-
-def split_csv(values: Sequence[str]) -> tuple[str, ...]:
-    """``--format html,json --format md`` -> ("html", "json", "md")."""
-    out: list[str] = []
-    for value in values:
-        out.extend(v.strip() for v in value.split(",") if v.strip())
-    return tuple(out)
-
-
-def rule_options(func: F) -> F:
-    """Options shared by ``analyze`` and ``batch``: which rules run."""
-    func = click.option(
-        "--rules",
-        "rule_dirs",
-        multiple=True,
-        type=click.Path(path_type=Path),
-        help="A folder of your own rule files (<id>.yaml), used beside the built-in ones. "
-        "Repeatable.",
-    )(func)
-    func = click.option(
-        "--select",
-        multiple=True,
-        metavar="ID|TAG",
-        help="Run only these rules (ids or tags, comma-separated or repeated).",
-    )(func)
-    func = click.option(
-        "--ignore",
-        multiple=True,
-        metavar="ID|TAG",
-        help="Skip these rules (ids or tags, comma-separated or repeated).",
-    )(func)
-    return func
-
-
-def redaction_options(func: F) -> F:
-    func = click.option(
-        "--no-redact",
-        is_flag=True,
-        help="Keep secrets (Authorization, Cookie, tokens in URLs and payloads) in the "
-        "output. Redaction is on by default; the report says which it was.",
-    )(func)
-    func = click.option(
-        "--redact-header",
-        multiple=True,
-        metavar="NAME",
-        help="Also redact this header's value. Repeatable.",
-    )(func)
-    func = click.option(
-        "--redact-param",
-        multiple=True,
-        metavar="NAME",
-        help="Also redact this query parameter's value. Repeatable.",
-    )(func)
-    return func
-
-
-def make_options(
-    rule_dirs: Sequence[Path],
-    select: Sequence[str],
-    ignore: Sequence[str],
-    keylog: Path | None = None,
-) -> Options:
-    for d in rule_dirs:
-        if not d.is_dir():
-            fail(AnalyzerError("--rules takes a folder of rule files; this is not one", d))
-    if keylog is None and os.environ.get("SSLKEYLOGFILE"):
-        # Browsers and curl append to this file; a stale variable naming a file that is
-        # gone must not stop the analysis of a capture that needs no keys.
-        env_keylog = Path(os.environ["SSLKEYLOGFILE"])
-        if env_keylog.is_file():
-            keylog = env_keylog
-    return Options(
-        rule_dirs=tuple(rule_dirs),
-        select=split_csv(select),
-        ignore=split_csv(ignore),
-        keylog=keylog,
-    )
 
 
 class _Group(click.Group):
@@ -254,10 +169,6 @@ def _say_what_was_found(analysis: Analysis) -> None:
         top = analysis.findings[0]
         click.echo(f"[{top.severity.label}] {top.message}", err=True)
 
-
-# Subcommands that live beside the code they drive.
-from analyzer.batch import batch  # noqa: E402
-from analyzer.engine.cli import rules  # noqa: E402
 
 main.add_command(rules)
 main.add_command(batch)

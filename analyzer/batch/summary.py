@@ -30,7 +30,7 @@ from jinja2 import Environment, StrictUndefined, select_autoescape
 from markupsafe import Markup
 
 from analyzer import __version__
-from analyzer.batch_work import CaptureResult
+from analyzer.batch.work import CaptureResult
 from analyzer.engine.findings import Severity
 from analyzer.resources import reports_dir
 from analyzer.session.model import CloseCode
