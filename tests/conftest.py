@@ -26,6 +26,17 @@ def data_dir() -> Path:
     return DATA
 
 
+@pytest.fixture(scope="session")
+def _session_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("ws-analyzer-cache")
+
+
+@pytest.fixture(autouse=True)
+def _cache_in_tmp(_session_cache_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suite never writes to ~/.cache; child processes inherit the same folder."""
+    monkeypatch.setenv("WS_ANALYZER_CACHE_DIR", str(_session_cache_dir))
+
+
 # On CI every test must run: a skip there means the machine lacks something scripts/test
 # should have installed, and a skipped test cannot fail. Skips whose reason starts with
 # "deliberately" are part of a test's design and allowed.

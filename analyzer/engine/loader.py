@@ -23,19 +23,32 @@ same id in two user folders is an error: nothing says which one was meant.
 
 Loaded rule sets are cached per process, keyed by the folders and the files' sizes and
 modification times: a batch of thousands of captures compiles the pack once.
+
+Start-up: parsing the YAML and validating it against the schema cost most of a small
+capture's run, so the validated data of each rule file is also kept on disk
+(``analyzer.cache``), one JSON file per rule folder, each rule's data under the SHA-256 of
+the file's bytes, the whole valid only for this package version, Python version and
+schema. A warm start reads that and compiles the CEL (a few milliseconds for the whole
+pack). Only data that passed validation is stored, and the node tree that positions
+errors is built from the file only when there is an error to position, so a bad rule file
+fails with the same file:line:column message warm or cold. The YAML is read with
+libyaml's parser when PyYAML has it; should libyaml reject a file, the pure-Python parser
+reads it again, so the message is PyYAML's usual one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import sys
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import yaml
-
+from analyzer import __version__
+from analyzer.cache import read_json, write_json
 from analyzer.engine.cel import (
     Compiled,
     CompileError,
@@ -50,18 +63,51 @@ from analyzer.errors import AnalyzerError, RuleError
 from analyzer.resources import rules_dir
 from analyzer.session.model import Fact
 
+if TYPE_CHECKING:
+    import yaml
+
 # -- YAML with positions --------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True)
 class Source:
-    """A rule file's text and node tree, to turn a value's offset into line:column."""
+    """A rule file's text and node tree, to turn a value's offset into line:column.
 
-    path: str
-    text: str
-    root: yaml.Node | None
+    The tree is composed (by PyYAML's pure-Python parser, whose marks every position
+    below is computed from) the first time a position is asked for, which is only when
+    there is an error to report.
+    """
+
+    __slots__ = ("_composed", "_root", "digest", "path", "text")
+
+    def __init__(self, path: str, text: str, digest: str = "") -> None:
+        self.path = path
+        self.text = text
+        self.digest = digest  # SHA-256 of the file's bytes: its key in the disk cache
+        self._root: yaml.Node | None = None
+        self._composed = False
+
+    def compose(self) -> yaml.Node | None:
+        """The node tree; raises ``yaml.YAMLError`` when the text is not YAML."""
+        if not self._composed:
+            import yaml
+
+            self._root = yaml.compose(self.text, Loader=yaml.SafeLoader)
+            self._composed = True
+        return self._root
+
+    @property
+    def root(self) -> yaml.Node | None:
+        import yaml
+
+        try:
+            return self.compose()
+        except yaml.YAMLError:  # libyaml read what this parser rejects: no positions
+            self._composed = True
+            return None
 
     def node_at(self, keys: Sequence[str | int]) -> yaml.Node | None:
+        import yaml
+
         node = self.root
         for key in keys:
             if isinstance(node, yaml.MappingNode):
@@ -89,6 +135,8 @@ class Source:
 
     def value_position(self, keys: Sequence[str | int], offset: int) -> tuple[int, int]:
         """1-based (line, column) of character ``offset`` inside the scalar at ``keys``."""
+        import yaml
+
         node = self.node_at(keys)
         if not isinstance(node, yaml.ScalarNode):
             return self.key_position(keys) or (1, 1)
@@ -122,25 +170,39 @@ class Source:
         return mark.line + 1, mark.column + 1
 
 
-def _read_source(path: Path | Traversable, shown: str) -> tuple[Source, Any]:
+def _read_source(path: Path | Traversable, shown: str) -> Source:
     try:
-        text = path.read_text(encoding="utf-8")
+        raw = path.read_bytes()
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise RuleError(f"not UTF-8 text ({exc.reason})", shown) from None
     except OSError as exc:
         raise RuleError(f"cannot read ({exc.strerror or exc})", shown) from None
+    # Universal newlines, as reading the file in text mode gives.
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return Source(shown, text, hashlib.sha256(raw).hexdigest())
+
+
+def _parse_yaml(source: Source) -> Any:
+    import yaml
+
+    fast = getattr(yaml, "CSafeLoader", None)  # PyYAML built with libyaml
+    if fast is not None:
+        try:
+            return yaml.load(source.text, Loader=fast)
+        except yaml.YAMLError:
+            pass  # report what the pure-Python parser says, as without libyaml
     try:
-        root = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        source.compose()
+        return yaml.safe_load(source.text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = exc.problem or exc.context or "invalid YAML"
         line = mark.line + 1 if mark else None
         col = mark.column + 1 if mark else None
-        raise RuleError(f"invalid YAML: {what}", shown, line, col) from None
+        raise RuleError(f"invalid YAML: {what}", source.path, line, col) from None
     except yaml.YAMLError as exc:
-        raise RuleError(f"invalid YAML: {exc}", shown) from None
-    return Source(shown, text, root), data
+        raise RuleError(f"invalid YAML: {exc}", source.path) from None
 
 
 # -- the schema -----------------------------------------------------------------------------
@@ -271,17 +333,91 @@ def _examples(data: Any, key: str) -> tuple[Example, ...]:
     return tuple(out)
 
 
-def parse_rule(
-    path: Path | Traversable, *, builtin: bool = False, shown: str | None = None
-) -> Rule:
-    """Load, validate and compile one rule file. Raises ``RuleError``."""
-    shown = shown or str(path)
-    source, data = _read_source(path, shown)
-    if not isinstance(data, dict):
-        raise RuleError(
-            "a rule file holds one mapping (id: ..., title: ..., when: ...)", shown, 1, 1
+# -- the disk cache of validated rule data ---------------------------------------------------
+
+# Bump when what is stored, or what storing it means, changes.
+_CACHE_FORMAT = 1
+
+
+def _cache_salt() -> str:
+    """What besides a file's bytes decides its validated data: this code, Python, schema."""
+    schema = (rules_dir() / "schema.json").read_bytes()
+    return ":".join(
+        (
+            str(_CACHE_FORMAT),
+            __version__,
+            sys.version,
+            hashlib.sha256(schema).hexdigest(),
         )
-    _schema_error(data, source)
+    )
+
+
+class PackCache:
+    """The validated data of one folder's rule files, by SHA-256 of each file's bytes.
+
+    Read from the disk cache when made, written back by ``save`` when a file was parsed
+    anew (or one is gone), holding only the folder's current files.
+    """
+
+    def __init__(self, folder: Path | Traversable, *, builtin: bool) -> None:
+        where = f"{'builtin' if builtin else 'user'}:{folder}"
+        self.name = f"rules-{hashlib.sha256(where.encode()).hexdigest()[:20]}.json"
+        self.salt = _cache_salt()
+        stored = read_json(self.name)
+        rules = stored.get("rules") if isinstance(stored, dict) else None
+        fresh = isinstance(stored, dict) and stored.get("salt") == self.salt
+        self.stored: dict[str, Any] = rules if fresh and isinstance(rules, dict) else {}
+        self.current: dict[str, Any] = {}
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, digest: str) -> dict[str, Any] | None:
+        data = self.stored.get(digest)
+        if not isinstance(data, dict):
+            self.misses += 1
+            return None
+        self.hits += 1
+        self.current[digest] = data
+        return data
+
+    def put(self, digest: str, data: dict[str, Any]) -> None:
+        """Keep ``data`` (valid by now) if JSON gives it back unchanged."""
+        try:
+            same = json.loads(json.dumps(data)) == data
+        except (TypeError, ValueError):  # a YAML date, binary, set...: parse it each time
+            same = False
+        if same:
+            self.current[digest] = data
+
+    def save(self) -> None:
+        if self.current.keys() != self.stored.keys():
+            write_json(self.name, {"salt": self.salt, "rules": self.current})
+
+
+def parse_rule(
+    path: Path | Traversable,
+    *,
+    builtin: bool = False,
+    shown: str | None = None,
+    cache: PackCache | None = None,
+) -> Rule:
+    """Load, validate and compile one rule file. Raises ``RuleError``.
+
+    With ``cache``, the file's validated data is taken from it when there, and put there
+    once validated.
+    """
+    shown = shown or str(path)
+    source = _read_source(path, shown)
+    data = cache.get(source.digest) if cache is not None else None
+    if data is None:
+        data = _parse_yaml(source)
+        if not isinstance(data, dict):
+            raise RuleError(
+                "a rule file holds one mapping (id: ..., title: ..., when: ...)", shown, 1, 1
+            )
+        _schema_error(data, source)
+        if cache is not None:
+            cache.put(source.digest, data)
     stem = path.name.rsplit(".", 1)[0]
     if data["id"] != stem:
         line, col = source.key_position(["id"]) or (1, 1)
@@ -375,22 +511,24 @@ _CACHE: dict[tuple[Any, ...], RuleSet] = {}
 
 def load_rules(dirs: Sequence[Path] = (), *, builtin: bool = True) -> RuleSet:
     """The built-in rules (unless ``builtin`` is False) and every rule in ``dirs``."""
-    sources: list[tuple[list[Path | Traversable], bool]] = []
+    sources: list[tuple[Path | Traversable, list[Path | Traversable], bool]] = []
     if builtin:
-        sources.append((_rule_files(rules_dir()), True))
+        folder = rules_dir()
+        sources.append((folder, _rule_files(folder), True))
     for d in dirs:
         if not d.is_dir():
             raise RuleError("not a folder of rule files", d)
-        sources.append((_rule_files(d), False))
-    key = tuple((_fingerprint(files), b) for files, b in sources)
+        sources.append((d.resolve(), _rule_files(d), False))
+    key = tuple((_fingerprint(files), b) for _, files, b in sources)
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
     by_id: dict[str, Rule] = {}
     overridden: list[str] = []
-    for files, is_builtin in sources:
+    for folder, files, is_builtin in sources:
+        cache = PackCache(folder, builtin=is_builtin)
         for f in files:
-            rule = parse_rule(f, builtin=is_builtin)
+            rule = parse_rule(f, builtin=is_builtin, cache=cache)
             previous = by_id.get(rule.id)
             if previous is not None:
                 if previous.builtin and not is_builtin:
@@ -400,6 +538,7 @@ def load_rules(dirs: Sequence[Path] = (), *, builtin: bool = True) -> RuleSet:
                         f"rule id {rule.id!r} is also defined in {previous.path}", rule.path, 1, 1
                     )
             by_id[rule.id] = rule
+        cache.save()
     ruleset = RuleSet(tuple(sorted(by_id.values(), key=lambda r: r.id)), tuple(overridden))
     _CACHE[key] = ruleset
     return ruleset
