@@ -104,15 +104,17 @@ def read_har(path: Path, *, limits: Limits = DEFAULT_LIMITS) -> Capture:
 
     Raises ``InputError`` when the file cannot be read or is not a HAR.
     """
-    data = _load_json(path)
-    log = _har_log(data, path)
-    parser = HarParser({"log": log})
-    creator, creator_version = _creator(parser)
+    log = _har_log(_load_json(path), path)
+    creator, creator_version = _creator(HarParser({"log": log}))
     reader = _Reader(path, limits, creator)
 
     anomalies: list[Anomaly] = []
     connections: list[Connection] = []
-    for index, raw in enumerate(parser.har_data["entries"]):
+    entries: list[object] = log["entries"]
+    for index in range(len(entries)):
+        # Each entry is let go once read: its messages' text is freed while the next
+        # connection is built, so the parsed file and the model are not both held whole.
+        raw, entries[index] = entries[index], None
         try:
             connection = reader.entry(index, raw)
         except _BadEntry as exc:
@@ -155,6 +157,27 @@ def read_har(path: Path, *, limits: Limits = DEFAULT_LIMITS) -> Capture:
 
 
 def _load_json(path: Path) -> Any:
+    text = _read_text(path)
+    if not text or text.isspace():  # not strip(): that would copy the whole file
+        raise InputError("file holds only white space, not a HAR", path)
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        where = f"line {exc.lineno} column {exc.colno}"
+        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
+            raise InputError(
+                f"truncated JSON: the file ends before the HAR is complete ({exc.msg} at {where})",
+                path,
+            ) from None
+        raise InputError(f"not a HAR: invalid JSON at {where} ({exc.msg})", path) from None
+    except RecursionError:
+        raise InputError("not a HAR: JSON nested too deeply to read", path) from None
+    except ValueError as exc:  # e.g. an integer past Python's 4300-digit limit
+        raise InputError(f"not a HAR: unreadable JSON value ({exc})", path) from None
+
+
+def _read_text(path: Path) -> str:
+    """The file's text; its bytes (and gzip's) are let go before the JSON is parsed."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -172,23 +195,7 @@ def _load_json(path: Path) -> Any:
             raise InputError(f"gzip data is corrupt or truncated ({exc})", path) from None
         if not raw:
             raise InputError("file is empty (after gzip decompression)", path)
-    text = _decode(raw, path)
-    if not text.strip():
-        raise InputError("file holds only white space, not a HAR", path)
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        if exc.pos >= len(text.rstrip()) or exc.msg.startswith("Unterminated string"):
-            raise InputError(
-                f"truncated JSON: the file ends before the HAR is complete ({exc.msg} at {where})",
-                path,
-            ) from None
-        raise InputError(f"not a HAR: invalid JSON at {where} ({exc.msg})", path) from None
-    except RecursionError:
-        raise InputError("not a HAR: JSON nested too deeply to read", path) from None
-    except ValueError as exc:  # e.g. an integer past Python's 4300-digit limit
-        raise InputError(f"not a HAR: unreadable JSON value ({exc})", path) from None
+    return _decode(raw, path)
 
 
 def _decode(raw: bytes, path: Path) -> str:

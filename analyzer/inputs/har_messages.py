@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import reprlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -40,7 +41,19 @@ from analyzer.vocabulary import CloseSeen
 # March 1973, before WebSocket existed. Playwright writes milliseconds, everyone else seconds.
 MS_THRESHOLD = 1e11
 
+# The last second a datetime holds (9999-12-31T23:59:59Z), in milliseconds: a later time
+# cannot be shown in a report, so it is not taken as a time.
+_MAX_MS = 253_402_300_799 * 1000.0
+# Characters of a large payload turned into bytes at a time (see text_payload).
+_CHUNK = 1 << 20
+# Error and anomaly texts show at most this much of a captured value.
+SHOWN_LIMIT = 200
+
 _SIDES: dict[str, Side] = {"send": "client", "receive": "server"}
+_NUMBER = (int, float)
+_TEXT, _BINARY, _CLOSE = int(Opcode.TEXT), int(Opcode.BINARY), int(Opcode.CLOSE)
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = _REPR.maxlong = SHOWN_LIMIT
 
 
 @dataclass(slots=True)
@@ -56,7 +69,6 @@ class MessageLog:
     anomalies: list[Anomaly] = field(default_factory=list)
     count: dict[str, int] = field(default_factory=lambda: {"client": 0, "server": 0})
     control_frames: int = 0  # pings and pongs recorded
-    time_in_ms: bool = False  # at least one time was in milliseconds
     _limit_noted: bool = False
 
     def location(self, index: int | None = None, side: Side | None = None) -> Location:
@@ -79,41 +91,30 @@ class MessageLog:
             )
             return
         kind = item.get("type")
-        if kind == "error":
-            text = item.get("data")
-            self.anomaly(
-                "har.websocket_error",
-                f"the exporter recorded a WebSocket error: {text!r}"
-                if text
-                else "the exporter recorded a WebSocket error with no text",
-                i,
-            )
-            return
         side = _SIDES.get(kind) if isinstance(kind, str) else None
         if side is None:
-            self.anomaly(
-                "har.malformed_message",
-                f'message {i} has type {kind!r}; expected "send", "receive" or "error"',
-                i,
-            )
+            self._not_a_message(i, kind, item.get("data"))
             return
-        time = self._time(i, item.get("time"))
+        raw_time = item.get("time")
+        time = seconds(raw_time)
+        if time is None:
+            self._time_unknown(i, raw_time)
         opcode = item.get("opcode")
         if isinstance(opcode, bool) or not isinstance(opcode, int) or not 0 <= opcode <= 15:
             self.anomaly(
                 "har.malformed_message",
-                f"message {i} has opcode {opcode!r}, not 0..15: read as text (opcode 1)",
+                f"message {i} has opcode {shown(opcode)}, not 0..15: read as text (opcode 1)",
                 i,
             )
-            opcode = Opcode.TEXT
-        payload = self._payload(i, opcode, item.get("data"))
-        if opcode == Opcode.CLOSE:
-            self.closes.append(_close_seen(side, time, payload, self.location(i, side)))
+            opcode = _TEXT
+        size, preview = self._payload(i, opcode, item.get("data"))
+        if opcode >= _CLOSE:  # a control frame (RFC 6455 5.5: opcodes 0x8 to 0xF)
+            if opcode == _CLOSE:
+                self.closes.append(_close_seen(side, time, preview, self.location(i, side)))
+            else:
+                self.control_frames += 1  # ping, pong, or a reserved control opcode
             return
-        if Opcode.is_control(opcode):
-            self.control_frames += 1  # ping, pong, or a reserved control opcode
-            return
-        if not Opcode.is_data(opcode):
+        if opcode != _TEXT and opcode != _BINARY:
             self.anomaly(
                 "har.unexpected_opcode",
                 f"message {i} has opcode {opcode}: neither text (1) nor binary (2); "
@@ -137,47 +138,62 @@ class MessageLog:
                 side=side,
                 time=time if time is not None else self._unknown_time(),
                 opcode=opcode,
-                size=len(payload) if payload is not None else 0,
-                preview=payload[: self.limits.max_preview_bytes] if payload is not None else None,
+                size=size,
+                preview=preview,
                 entry=self.entry,
                 entry_message=i,
             )
+        )
+
+    def _not_a_message(self, i: int, kind: object, data: object) -> None:
+        if kind == "error":
+            self.anomaly(
+                "har.websocket_error",
+                f"the exporter recorded a WebSocket error: {shown(data)}"
+                if data
+                else "the exporter recorded a WebSocket error with no text",
+                i,
+            )
+            return
+        self.anomaly(
+            "har.malformed_message",
+            f'message {i} has type {shown(kind)}; expected "send", "receive" or "error"',
+            i,
         )
 
     def _unknown_time(self) -> float:
         # Message.time is a float: the entry's start stands in, and the anomaly says so.
         return self.fallback_time if self.fallback_time is not None else 0.0
 
-    def _time(self, i: int, value: object) -> float | None:
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            # Playwright writes -1 with omitTiming; others may leave it out.
-            stand_in = (
-                "the entry's start time is used in its place"
-                if self.fallback_time is not None
-                else "0 is used in its place"
-            )
-            self.anomaly(
-                "har.message_time_unknown", f"message {i} has time {value!r}: {stand_in}", i
-            )
-            return None
-        if value > MS_THRESHOLD:
-            self.time_in_ms = True
-            return float(value) / 1000.0
-        return float(value)
+    def _time_unknown(self, i: int, value: object) -> None:
+        # Playwright writes -1 with omitTiming; others may leave it out, and a hand-edited
+        # file may hold NaN, Infinity or 1e999 (Python's json reads them) or 10**400.
+        stand_in = (
+            "the entry's start time is used in its place"
+            if self.fallback_time is not None
+            else "0 is used in its place"
+        )
+        detail = f"message {i} has time {shown(value)}"
+        if isinstance(value, _NUMBER) and not isinstance(value, bool) and not value < 0:
+            # NaN, infinite or past the year 9999 (a negative time is Playwright's "none")
+            detail += ", not a time a report can show"
+        self.anomaly("har.message_time_unknown", f"{detail}: {stand_in}", i)
 
-    def _payload(self, i: int, opcode: int, data: object) -> bytes | None:
+    def _payload(self, i: int, opcode: int, data: object) -> tuple[int, bytes | None]:
+        """The payload's size in bytes and its first ``max_preview_bytes`` bytes."""
         if data is None:
             self.anomaly("har.message_data_missing", f"message {i} has no data", i)
-            return None
+            return 0, None
         if not isinstance(data, str):
             self.anomaly(
                 "har.malformed_message", f"message {i} has data of type {type(data).__name__}", i
             )
-            return None
-        if opcode == Opcode.TEXT:
-            return data.encode("utf-8", "surrogatepass")
+            return 0, None
+        keep = self.limits.max_preview_bytes
+        if opcode == _TEXT:
+            return text_payload(data, keep)
         try:
-            return base64.b64decode(data, validate=True)
+            return base64_payload(data, keep)
         except (binascii.Error, ValueError):
             self.anomaly(
                 "har.message_not_base64",
@@ -185,7 +201,77 @@ class MessageLog:
                 "payloads: its text is taken as the payload",
                 i,
             )
-            return data.encode("utf-8", "surrogatepass")
+            return text_payload(data, keep)
+
+
+def seconds(value: object) -> float | None:
+    """Unix seconds from a recorded time in seconds or milliseconds (see ``MS_THRESHOLD``).
+
+    None when it is not a time: not a number, negative, NaN or infinite, or past the year
+    9999 (the last a ``datetime`` holds, so every report can show it).
+    """
+    if isinstance(value, bool) or not isinstance(value, _NUMBER):
+        return None
+    if not 0 <= value <= _MAX_MS:  # NaN fails every comparison, so it ends here too
+        return None
+    if value > MS_THRESHOLD:
+        return value / 1000.0
+    return float(value)
+
+
+def shown(value: object, limit: int = SHOWN_LIMIT) -> str:
+    """``repr(value)`` for a message or anomaly text, cut to ``limit`` characters.
+
+    A captured value can be megabytes long: the text is bounded, and so is the work of
+    making it (a long string is cut before ``repr``, a container is shown by ``reprlib``).
+    """
+    text = repr(value[: limit + 1]) if isinstance(value, str) else _REPR.repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def text_payload(data: str, keep: int, chunk: int = _CHUNK) -> tuple[int, bytes]:
+    """Size and first ``keep`` bytes of a text payload, as UTF-8.
+
+    The payload is never encoded whole when it is large: a 300 MB message costs its
+    preview, not another 300 MB. Lone surrogates (JSON allows ``\\ud800``) are kept as
+    ``surrogatepass`` writes them; each code point encodes alone, so pieces add up.
+    """
+    if data.isascii():
+        return len(data), data[:keep].encode("ascii")
+    if len(data) <= chunk:
+        payload = data.encode("utf-8", "surrogatepass")
+        return len(payload), payload[:keep]
+    size = 0
+    for start in range(0, len(data), chunk):
+        size += len(data[start : start + chunk].encode("utf-8", "surrogatepass"))
+    return size, data[:keep].encode("utf-8", "surrogatepass")[:keep]
+
+
+def base64_payload(data: str, keep: int, chunk: int = _CHUNK) -> tuple[int, bytes]:
+    """Size and first ``keep`` bytes of a base64 payload; raises ``binascii.Error`` or
+    ``ValueError`` where ``base64.b64decode(data, validate=True)`` does.
+
+    A large payload is decoded a piece at a time (pieces of a multiple of 4 characters
+    decode on their own; only the last may end in ``=`` padding), keeping the first
+    ``keep`` bytes.
+    """
+    if len(data) <= chunk:
+        payload = base64.b64decode(data, validate=True)
+        return len(payload), payload[:keep]
+    step = chunk - chunk % 4 or 4
+    size = 0
+    head: list[bytes] = []
+    kept = 0
+    for start in range(0, len(data), step):
+        piece = data[start : start + step]
+        if "=" in piece and start + step < len(data):
+            raise binascii.Error("Non-base64 digit found")  # padding before the end
+        decoded = base64.b64decode(piece, validate=True)
+        size += len(decoded)
+        if kept < keep:
+            head.append(decoded[: keep - kept])
+            kept += len(head[-1])
+    return size, b"".join(head)
 
 
 def _close_seen(
