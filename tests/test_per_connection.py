@@ -17,9 +17,10 @@ from hypothesis import strategies as st
 
 from analyzer.limits import Limits
 from analyzer.protocol import flow as flow_mod
-from analyzer.protocol import http11
 from analyzer.protocol.deflate import DEFLATE_FRAME_NAMES, PERMESSAGE, negotiate
-from analyzer.protocol.http11 import (
+from analyzer.session.model import WEBSOCKET_GUID, Header, Headers
+from analyzer.transport import http11
+from analyzer.transport.http11 import (
     BodyFraming,
     NotHttp,
     RequestHead,
@@ -37,7 +38,6 @@ from analyzer.protocol.http11 import (
     request_body,
     response_body,
 )
-from analyzer.session.model import WEBSOCKET_GUID, Header, Headers
 
 # -- heads: the clean-line shortcut and its cache against the line-by-line split ---------
 

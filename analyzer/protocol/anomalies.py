@@ -1,4 +1,5 @@
-"""The catalogue of anomaly codes the protocol layer records.
+"""The catalogue of anomaly codes: those the protocol layer records, and (re-exported
+from ``analyzer.transport.anomalies``) those of the transport layer below it.
 
 An anomaly is an observation, never a judgement: rules turn them into findings. Codes are
 stable, dotted and greppable (``frame.unmasked_client_frame``); renaming one breaks rules,
@@ -9,14 +10,19 @@ one occurrence.
 
 from __future__ import annotations
 
-# -- HTTP/1.1 upgrade -----------------------------------------------------------------------
-HTTP_OBS_FOLD = "http.obs_fold"
-HTTP_BARE_LF = "http.bare_lf"
-HTTP_MALFORMED_HEADER = "http.malformed_header_line"
-HANDSHAKE_WRONG_ACCEPT = "handshake.wrong_accept"
-HANDSHAKE_RESPONSE_WITHOUT_REQUEST = "handshake.response_without_request"
-HANDSHAKE_NO_RESPONSE = "handshake.no_response"
-HANDSHAKE_EARLY_CLIENT_DATA = "handshake.client_data_before_response"
+from analyzer.transport import anomalies as transport
+
+# -- the transport layer's codes (HTTP/1.1 heads, the handshake, gaps before frames) --------
+HTTP_OBS_FOLD = transport.HTTP_OBS_FOLD
+HTTP_BARE_LF = transport.HTTP_BARE_LF
+HTTP_MALFORMED_HEADER = transport.HTTP_MALFORMED_HEADER
+HANDSHAKE_WRONG_ACCEPT = transport.HANDSHAKE_WRONG_ACCEPT
+HANDSHAKE_RESPONSE_WITHOUT_REQUEST = transport.HANDSHAKE_RESPONSE_WITHOUT_REQUEST
+HANDSHAKE_NO_RESPONSE = transport.HANDSHAKE_NO_RESPONSE
+HANDSHAKE_EARLY_CLIENT_DATA = transport.HANDSHAKE_EARLY_CLIENT_DATA
+LIMIT_HEADER_BYTES = transport.LIMIT_HEADER_BYTES
+LIMIT_HEADER_COUNT = transport.LIMIT_HEADER_COUNT
+STREAM_GAP = transport.STREAM_GAP
 
 # -- frames ---------------------------------------------------------------------------------
 UNMASKED_CLIENT_FRAME = "frame.unmasked_client_frame"
@@ -49,8 +55,6 @@ RSV1_ON_CONTROL = "deflate.rsv1_on_control"
 BAD_PARAMETERS = "deflate.bad_parameters"
 
 # -- limits ---------------------------------------------------------------------------------
-LIMIT_HEADER_BYTES = "limit.header_bytes"
-LIMIT_HEADER_COUNT = "limit.header_count"
 LIMIT_FRAME_BYTES = "limit.frame_bytes"
 LIMIT_DECOMPRESSED_BYTES = "limit.decompressed_bytes"
 LIMIT_MESSAGES = "limit.messages"
@@ -58,18 +62,10 @@ LIMIT_FRAMES = "limit.frames"
 LIMIT_ANOMALIES = "limit.anomalies"
 
 # -- the byte stream ------------------------------------------------------------------------
-STREAM_GAP = "stream.gap"
 STREAM_UNPARSED = "stream.unparsed_after_gap"
 
 CATALOGUE: dict[str, str] = {
-    HTTP_OBS_FOLD: "A header value continued on the next line (obs-fold, RFC 9112 5.2).",
-    HTTP_BARE_LF: "A head line ended with LF alone instead of CRLF.",
-    HTTP_MALFORMED_HEADER: "A head line that is not 'name: value' was skipped.",
-    HANDSHAKE_WRONG_ACCEPT: "Sec-WebSocket-Accept does not match the request's Sec-WebSocket-Key.",
-    HANDSHAKE_RESPONSE_WITHOUT_REQUEST: "A 101 upgrade response was seen without its request.",
-    HANDSHAKE_NO_RESPONSE: "The upgrade request got no response in the capture.",
-    HANDSHAKE_EARLY_CLIENT_DATA: "The client sent bytes after the upgrade request before the "
-    "server answered.",
+    **transport.CATALOGUE,
     UNMASKED_CLIENT_FRAME: "A frame from the client was not masked (RFC 6455 5.1).",
     MASKED_SERVER_FRAME: "A frame from the server was masked (RFC 6455 5.1).",
     RSV_WITHOUT_EXTENSION: "RSV bits set with no negotiated extension giving them a meaning.",
@@ -96,9 +92,6 @@ CATALOGUE: dict[str, str] = {
     "(RFC 7692 6.1).",
     RSV1_ON_CONTROL: "RSV1 set on a control frame under permessage-deflate (RFC 7692 6.1).",
     BAD_PARAMETERS: "The negotiated deflate extension has parameters we cannot use as sent.",
-    LIMIT_HEADER_BYTES: "An HTTP head is larger than limits.max_header_bytes; it was not parsed.",
-    LIMIT_HEADER_COUNT: "An HTTP head has more fields than limits.max_header_count; the rest "
-    "were dropped.",
     LIMIT_FRAME_BYTES: "A frame payload is larger than limits.max_frame_bytes; it was skipped "
     "unread.",
     LIMIT_DECOMPRESSED_BYTES: "A message inflates past limits.max_decompressed_bytes (deflate "
@@ -108,8 +101,6 @@ CATALOGUE: dict[str, str] = {
     LIMIT_FRAMES: "More frames than limits.max_messages_per_connection; later ones are "
     "not recorded.",
     LIMIT_ANOMALIES: "One anomaly code occurred too often; later occurrences are not recorded.",
-    STREAM_GAP: "Bytes of this direction are missing from the capture (each gap; the detail "
-    "says whether frames after it could be parsed).",
     STREAM_UNPARSED: "After a gap the frame boundaries are lost: the rest of the direction was "
     "not parsed.",
 }

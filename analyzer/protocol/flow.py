@@ -67,7 +67,8 @@ from analyzer.protocol.deflate import (
     negotiate_tokens,
 )
 from analyzer.protocol.frames import KNOWN_OPCODES, FrameReader, RawFrame, parse_header, unmask
-from analyzer.protocol.http11 import (
+from analyzer.protocol.messages import SideState, WebSocketStream, close_code_problem
+from analyzer.transport.http11 import (
     BodyFraming,
     ChunkedSkipper,
     FieldIndex,
@@ -88,7 +89,6 @@ from analyzer.protocol.http11 import (
     response_body,
     ws_url,
 )
-from analyzer.protocol.messages import SideState, WebSocketStream, close_code_problem
 from analyzer.vocabulary import (
     Anomaly,
     CloseSeen,

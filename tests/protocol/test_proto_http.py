@@ -13,7 +13,7 @@ from analyzer.limits import Limits
 from analyzer.protocol import anomalies as A
 from analyzer.protocol.flow import FlowParser
 from analyzer.protocol.frames import serialize as ser
-from analyzer.protocol.http11 import (
+from analyzer.transport.http11 import (
     ChunkedSkipper,
     NotHttp,
     RequestHead,

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from analyzer.limits import Limits
-from analyzer.protocol import anomalies as A
+from analyzer.transport import anomalies as A
 from analyzer.vocabulary import WEBSOCKET_GUID, Header, Headers
 
 Problem = tuple[str, str]  # (anomaly code, detail)
