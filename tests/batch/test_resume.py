@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 from batch_helpers import DATA, ROOT, Corpus, needs_render, variants
 
-from analyzer.batch import run as batch_module
 from analyzer.batch import Progress, run_batch
+from analyzer.batch import run as batch_module
 from analyzer.batch.work import read_state, state_files
 from analyzer.pipeline import Options
 

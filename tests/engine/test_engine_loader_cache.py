@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from analyzer.cache import cache_dir
+from analyzer.engine import loader  # noqa: I001
 from analyzer.engine.loader import PackCache, load_rules, parse_rule
 from analyzer.errors import RuleError
 
@@ -82,7 +83,11 @@ def test_a_changed_file_is_parsed_again(tmp_path: Path) -> None:
     assert rule.severity.label == "high"
 
 
-def test_the_built_in_pack_is_cached_by_load_rules(_own_cache: Path) -> None:
+def test_the_built_in_pack_is_cached_by_load_rules(
+    _own_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An earlier test in this process may have loaded the pack: start from no memo.
+    monkeypatch.setattr(loader, "_CACHE", {})
     load_rules()
     (stored,) = _own_cache.glob("rules-*.json")
     data = json.loads(stored.read_text())
