@@ -16,10 +16,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from analyzer.limits import Limits
+from analyzer.protocol import connection
 from analyzer.protocol import flow as flow_mod
 from analyzer.protocol.deflate import DEFLATE_FRAME_NAMES, PERMESSAGE, negotiate
 from analyzer.session.model import WEBSOCKET_GUID, Header, Headers
-from analyzer.transport import http11
+from analyzer.transport import http1, http11
 from analyzer.transport.http11 import (
     BodyFraming,
     NotHttp,
@@ -244,7 +245,7 @@ def test_index_lookups_equal_the_headers_methods(h: Headers, other: Headers, ver
         assert get_field(index, name.lower()) == h.get(name)
         assert field_tokens(index, name.lower()) == h.tokens(name)
     assert is_websocket_upgrade(index) == is_websocket_upgrade(h) == _old_upgrade(h)
-    assert flow_mod._is_attempt(index) == flow_mod.is_websocket_attempt(h) == _old_attempt(h)
+    assert http1._is_attempt(index) == http1.is_websocket_attempt(h) == _old_attempt(h)
     assert keeps_alive(version, index) == keeps_alive(version, h) == _old_keeps_alive(version, h)
     assert check_accept(index, field_index(other)) == check_accept(h, other)
 
@@ -339,10 +340,10 @@ def test_extensions_cache_equals_negotiate(items: list[str]) -> None:
     names = {e.split(";", 1)[0].strip().lower() for e in tokens}
     other = bool(names - {PERMESSAGE, *DEFLATE_FRAME_NAMES})
     want = (deflate, tuple(problems), other)
-    assert flow_mod._extensions(tokens) == want
-    assert flow_mod._extensions(tokens) == want  # from the cache
-    flow_mod._extensions_seen.clear()
-    assert flow_mod._extensions(tokens) == want
+    assert connection._extensions(tokens) == want
+    assert connection._extensions(tokens) == want  # from the cache
+    connection._extensions_seen.clear()
+    assert connection._extensions(tokens) == want
 
 
 def test_a_content_length_of_non_ascii_digits_is_unusable_framing_not_a_crash() -> None:

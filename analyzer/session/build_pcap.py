@@ -1,5 +1,10 @@
 """Packet captures into the session model: reader -> TCP reassembly -> FlowParser -> Connection.
 
+A ``FlowParser`` (``analyzer.protocol.flow``) puts a transport (``analyzer.transport``:
+HTTP/1.1 upgrade, or a session already under way) and one ``WebSocketConnection`` per
+connection it starts above each TCP flow; ``FlowParser.results`` gives 0..n connections per
+flow, each turned into a model ``Connection`` here (ids: ``connection_id``).
+
 ``iter_connections`` streams: each connection is yielded when its TCP flow finishes (RST,
 FIN both ways, eviction, or the end of the capture), so memory is bounded by the open
 flows and the limits, never by the file size. ``read_packet_capture`` collects them into a
@@ -27,7 +32,7 @@ from analyzer.inputs.tls import KEYLOG_ADVICE, DecryptingSink, TlsFlow, describe
 from analyzer.inputs.tls import looks_like_tls as _looks_like_tls
 from analyzer.limits import DEFAULT_LIMITS, Limits
 from analyzer.protocol.anomalies import STREAM_UNPARSED
-from analyzer.protocol.flow import FlowParser
+from analyzer.protocol.flow import FlowParser, FlowResult
 from analyzer.session.build import summarize_close
 from analyzer.session.model import Anomaly, Capture, Connection, Fact, Location, Side
 from analyzer.streams.tcp import ByteSink, TcpFlow, TcpTracker
@@ -160,7 +165,7 @@ class PcapSession:
         sink = flow.sink
         if isinstance(sink, DecryptingSink):
             parser = sink.inner
-            if (isinstance(parser, FlowParser) and parser.result() is not None) or (
+            if (isinstance(parser, FlowParser) and parser.results()) or (
                 sink.tls is not None and _unread(sink.tls)
             ):
                 flow.owner = sink
@@ -168,7 +173,7 @@ class PcapSession:
             if sink.tls is not None:
                 self.tls_lookups.append(KeyLookup(flow.stream, sink.tls.key_found))
             return False
-        if isinstance(sink, FlowParser) and sink.result() is not None:
+        if isinstance(sink, FlowParser) and sink.results():
             flow.owner = sink
             return True
         return False
@@ -177,12 +182,13 @@ class PcapSession:
         # Raises KeyLogError for a --keylog that cannot be used at all.
         self.file_keys = self.keys = gather_keylog(self.keylog)
         for flow in self.tracker.run(self.reader):
-            conn = self.connection(flow)
+            conns = self.flow_connections(flow)
             flow.release()
-            if conn is not None:
-                yield conn
+            yield from conns
 
-    def connection(self, flow: TcpFlow) -> Connection | None:
+    def flow_connections(self, flow: TcpFlow) -> list[Connection]:
+        """The WebSocket connections of a finished flow (0..n: ``FlowParser.results``, ids
+        by ``connection_id``), or the TLS connection it could not read."""
         sink = flow.owner if flow.owner is not None else flow.sink
         tls: TlsFlow | None = None
         if isinstance(sink, _FirstBytes):
@@ -194,17 +200,26 @@ class PcapSession:
             if tls is not None:
                 self.tls_lookups.append(KeyLookup(flow.stream, tls.key_found))
         if not isinstance(sink, FlowParser):
-            return None
-        result = sink.result()
-        if result is None:
+            return []
+        results = sink.results()
+        if not results:
             if tls is not None and _unread(tls):
                 if tls.http2:
                     self.tls_http2 += 1
                 else:
                     self.tls_encrypted += 1
                     self.tls_unsupported += _unsupported(tls.problem)
-                return self.encrypted_connection(flow, tls)
-            return None
+                return [self.encrypted_connection(flow, tls)]
+            return []
+        return [
+            self.connection(flow, result, tls, connection_id(self.stem, flow.stream, n))
+            for n, result in enumerate(results, 1)
+        ]
+
+    def connection(
+        self, flow: TcpFlow, result: FlowResult, tls: TlsFlow | None, conn_id: str
+    ) -> Connection:
+        """One of a flow's results as a model Connection."""
         orig, resp = key_endpoints(flow.key)
         client, server = (orig, resp) if result.client_is_orig else (resp, orig)
         transport_end = flow.end or "open"
@@ -229,7 +244,7 @@ class PcapSession:
         if result.last_time is not None and result.last_time > end_time:
             end_time = result.last_time
         return Connection(
-            id=f"{self.stem}#{flow.stream}",
+            id=conn_id,
             capture=self.capture,
             url=result.url,
             client=client,
@@ -277,7 +292,7 @@ class PcapSession:
         _, end = summarize_close((), (), flow.end or "open")
         anomalies = list(tls.anomalies) + self.transport_anomalies(flow, client_is_orig)
         return Connection(
-            id=f"{self.stem}#{flow.stream}",
+            id=connection_id(self.stem, flow.stream, 1),
             capture=self.capture,
             url=url,
             client=client,
@@ -392,6 +407,14 @@ def _unread(tls: TlsFlow) -> bool:
     if tls.decrypted:
         return False
     return tls.client_random is not None or tls.server_random is not None or tls.problem is not None
+
+
+def connection_id(stem: str, stream: int, n: int) -> str:
+    """The id of the ``n``-th (from 1) connection of TCP stream ``stream``: ``<stem>#<stream>``
+    for the first (a flow carries one WebSocket connection, except HTTP/2 with RFC 8441),
+    ``<stem>#<stream>.<n>`` for the second and later, in the order ``FlowParser.results``
+    gives them."""
+    return f"{stem}#{stream}" if n == 1 else f"{stem}#{stream}.{n}"
 
 
 def _stem(path: Path) -> str:
