@@ -55,6 +55,7 @@ def expectation(name: str) -> dict[str, Any]:
     assert not unknown, f"{name}/expect.yaml: unknown keys {sorted(unknown)}"
     assert expect["status"] in {"problem", "inconclusive", "clean"}
     assert expect.get("notes"), f"{name}/expect.yaml: say why in notes"
+    assert all(isinstance(g, str) for g in expect.get("xfail") or []), f"{name}: xfail: strings"
     return expect
 
 
