@@ -15,7 +15,7 @@ import socket
 import subprocess
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from websockets.asyncio.server import ServerConnection
@@ -200,10 +200,10 @@ def html(body: str) -> bytes:
     return f"<!doctype html><title>start</title><script>{body}</script>".encode()
 
 
-def silent_server(port: int) -> socket.socket:
-    """A TCP listener that accepts connections and never answers (a hung backend). Close
-    the returned socket to stop accepting; accepted connections close with the process or
-    when ``close_all`` is called on the list kept in ``silent_server.conns``."""
+@contextlib.contextmanager
+def silent_server(port: int) -> Iterator[None]:
+    """A TCP listener that accepts connections and never answers (a hung backend),
+    for the length of the block."""
     import threading
 
     srv = socket.create_server(("127.0.0.1", port), backlog=1024)
@@ -215,8 +215,12 @@ def silent_server(port: int) -> socket.socket:
                 conns.append(srv.accept()[0])
 
     threading.Thread(target=accept_loop, daemon=True).start()
-    srv.conns = conns  # type: ignore[attr-defined]
-    return srv
+    try:
+        yield
+    finally:
+        srv.close()
+        for conn in conns:
+            conn.close()
 
 
 async def chat_client(url: str, messages: int, close: bool = True, **kw: object) -> None:
@@ -238,3 +242,20 @@ async def chat_client(url: str, messages: int, close: bool = True, **kw: object)
                 await ws.close(1000, "bye")
     except (ConnectionClosed, InvalidHandshake, TimeoutError, OSError) as exc:
         print(f"  client: {type(exc).__name__}: {exc}")
+
+
+def page_or(page: bytes, then: Callable[..., object] | None = None) -> Callable[..., object]:
+    """A websockets ``process_request`` that serves ``page`` at / and hands every other
+    request to ``then`` (or on to the WebSocket handshake)."""
+    from http import HTTPStatus
+
+    from websockets.datastructures import Headers
+    from websockets.http11 import Response
+
+    def process_request(connection: ServerConnection, request: object) -> object:
+        if request.path == "/":  # type: ignore[attr-defined]
+            headers = Headers([("Content-Type", "text/html"), ("Content-Length", str(len(page)))])
+            return Response(HTTPStatus.OK, "OK", headers, page)
+        return then(connection, request) if then else None
+
+    return process_request

@@ -121,8 +121,9 @@ def problems(expect: dict[str, Any], got: dict[str, Any]) -> list[str]:
         if got["rules"][rule]:
             out.append(f"{rule} found ({got['rules'][rule]}x), must not be")
     for rule, most in (expect.get("max_findings") or {}).items():
-        if got["rules"][rule] > most:
-            out.append(f"{rule} found {got['rules'][rule]}x, at most {most}")
+        for hit in got["rules"] if rule == "*" else [rule]:  # "*": every rule
+            if got["rules"][hit] > most:
+                out.append(f"{hit} found {got['rules'][hit]}x, at most {most}")
     for words in expect.get("must_say", []):
         if words.lower() not in got["text"]:
             out.append(f"the report never says {words!r}")
