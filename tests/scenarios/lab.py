@@ -58,6 +58,7 @@ def capture(path: Path, *ports: int) -> Iterator[Path]:
         proc.wait(timeout=10)
     path.parent.mkdir(parents=True, exist_ok=True)
     shutil.move(str(tmp), path)
+    path.chmod(0o644)
     shutil.rmtree(tmp.parent, ignore_errors=True)
 
 
@@ -73,9 +74,11 @@ def split(src: Path, dst: Path, port: int) -> None:
 # -- processes ------------------------------------------------------------------------------
 
 
-def wait_port(port: int, timeout: float = 10) -> None:
+def wait_port(port: int, timeout: float = 10, proc: subprocess.Popen[bytes] | None = None) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"{proc.args} exited with {proc.returncode}")
         with socket.socket() as s:
             if s.connect_ex(("127.0.0.1", port)) == 0:
                 return
@@ -91,7 +94,7 @@ def started(
     proc = subprocess.Popen(cmd, **kw)  # type: ignore[call-overload]
     try:
         if port is not None:
-            wait_port(port)
+            wait_port(port, proc=proc)
         yield proc
     finally:
         proc.terminate()
